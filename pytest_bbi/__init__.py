@@ -1,0 +1,76 @@
+"""pytest-bbi: bounded behavioral indistinguishability tests for distilled models.
+
+Import it as ``import pytest_bbi as bbi``. The light names are imported eagerly; the assertion
+and the model backends load on first use, so importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pytest_bbi.budget import Budget
+from pytest_bbi.errors import (
+    AdversaryError,
+    BbiError,
+    BbiWarning,
+    BudgetError,
+    Distinguishable,
+    Inconclusive,
+    ModelOutputError,
+    ModelSpecError,
+    PromptError,
+)
+from pytest_bbi.verdict import AdversaryResult, Example, Verdict
+
+if TYPE_CHECKING:
+    from pytest_bbi import adversaries, models
+    from pytest_bbi.adversaries import Adversary
+    from pytest_bbi.assertion import assert_indistinguishable
+    from pytest_bbi.models import Model
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "assert_indistinguishable": ("pytest_bbi.assertion", "assert_indistinguishable"),
+    "Adversary": ("pytest_bbi.adversaries", "Adversary"),
+    "Model": ("pytest_bbi.models", "Model"),
+    "adversaries": ("pytest_bbi.adversaries", None),
+    "models": ("pytest_bbi.models", None),
+}
+
+__all__ = [
+    "Adversary",
+    "AdversaryError",
+    "AdversaryResult",
+    "BbiError",
+    "BbiWarning",
+    "Budget",
+    "BudgetError",
+    "Distinguishable",
+    "Example",
+    "Inconclusive",
+    "Model",
+    "ModelOutputError",
+    "ModelSpecError",
+    "PromptError",
+    "Verdict",
+    "__version__",
+    "adversaries",
+    "assert_indistinguishable",
+    "models",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'pytest_bbi' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,101 @@
+"""The adversary class 𝔸: the ``Adversary`` protocol, the registry and the default class."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+
+from pytest_bbi.adversaries.base import Adversary, AdversaryTimeout, Deadline, LabeledPair, Trial
+from pytest_bbi.errors import AdversaryError
+
+ENTRY_POINT_GROUP = "pytest_bbi.adversaries"
+DEFAULT_CLASS: tuple[str, ...] = ("stylometric", "embedding")
+"""The adversaries run when ``Budget.adversaries`` is None: a cheap stylometric classifier and
+an embedding classifier, which together catch surface tics and shifts in content."""
+
+_BUILTINS: dict[str, str] = {
+    "stylometric": "pytest_bbi.adversaries.stylometric:StylometricAdversary",
+    "embedding": "pytest_bbi.adversaries.embedding:EmbeddingAdversary",
+}
+_registered: dict[str, Callable[[], Adversary]] = {}
+
+__all__ = [
+    "DEFAULT_CLASS",
+    "Adversary",
+    "AdversaryTimeout",
+    "Deadline",
+    "LabeledPair",
+    "Trial",
+    "available",
+    "register",
+    "resolve",
+]
+
+
+def register(name: str, factory: Callable[[], Adversary]) -> None:
+    """Register an adversary factory under ``name`` for use in ``Budget(adversaries=[name])``.
+
+    Packages can instead expose the factory under the entry-point group
+    ``pytest_bbi.adversaries``.
+
+    Args:
+        name: the name budgets refer to.
+        factory: a zero-argument callable returning a fresh adversary.
+    """
+    _registered[name] = factory
+
+
+def _entry_points() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available() -> list[str]:
+    """Every adversary name that can be resolved."""
+    return sorted({*_BUILTINS, *_registered, *_entry_points()})
+
+
+def _factory(name: str) -> Callable[[], Adversary]:
+    if name in _registered:
+        return _registered[name]
+    path = _BUILTINS.get(name) or _entry_points().get(name)
+    if path is None:
+        raise AdversaryError(
+            f"unknown adversary {name!r}; available adversaries: {', '.join(available())}. "
+            "Register your own with pytest_bbi.adversaries.register(name, factory)."
+        )
+    module_name, _, attribute = path.partition(":")
+    factory: Callable[[], Adversary] = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+def resolve(specs: Sequence[str | Adversary] | None) -> list[Adversary]:
+    """Turn a budget's adversary specs into adversary objects (the default class for None).
+
+    Args:
+        specs: names and adversary objects, or None.
+
+    Returns:
+        The adversaries, in order.
+
+    Raises:
+        AdversaryError: for an unknown name, an object that is not an adversary, or two
+            adversaries with the same name.
+    """
+    adversaries: list[Adversary] = []
+    for spec in DEFAULT_CLASS if specs is None else specs:
+        adversary = _factory(spec)() if isinstance(spec, str) else spec
+        if not isinstance(adversary, Adversary):
+            raise AdversaryError(
+                f"{spec!r} is not an adversary: it needs a `name` and a "
+                "`decide(train, trials, deadline)` method (see pytest_bbi.Adversary)."
+            )
+        adversaries.append(adversary)
+    names = [adversary.name for adversary in adversaries]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise AdversaryError(
+            f"adversaries {duplicates} appear more than once in the budget; give each a distinct "
+            "name."
+        )
+    return adversaries

@@ -1,0 +1,97 @@
+"""The adversary protocol: what an adversary sees, what it returns, and its deadline."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class LabeledPair:
+    """A training pair: both completions for one prompt, roles revealed."""
+
+    prompt: str
+    teacher: str
+    student: str
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A held-out pair in hidden order: the adversary must say whether ``first`` is the teacher's."""
+
+    prompt: str
+    first: str
+    second: str
+
+
+class AdversaryTimeout(Exception):
+    """Raised by :meth:`Deadline.check` when an adversary has spent its time budget."""
+
+
+class Deadline:
+    """The adversary's compute budget t, started when the adversary starts.
+
+    Args:
+        seconds: the budget in seconds, or ``None`` for no limit.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds spent since the adversary started."""
+        return time.perf_counter() - self._start
+
+    def remaining(self) -> float:
+        """Seconds left (``math.inf`` without a limit, never negative)."""
+        if self.seconds is None:
+            return math.inf
+        return max(0.0, self.seconds - self.elapsed())
+
+    def expired(self) -> bool:
+        """Whether the budget is spent."""
+        return self.seconds is not None and self.elapsed() > self.seconds
+
+    def check(self) -> None:
+        """Raise :class:`AdversaryTimeout` when the budget is spent; call it between steps.
+
+        Raises:
+            AdversaryTimeout: when more than ``seconds`` have elapsed.
+        """
+        if self.expired():
+            raise AdversaryTimeout(f"spent {self.elapsed():.2f}s of a {self.seconds}s budget")
+
+
+@runtime_checkable
+class Adversary(Protocol):
+    """A distinguisher in the pairwise identification game.
+
+    An adversary learns from training pairs (roles known) and then, for each held-out trial,
+    returns the probability that ``trial.first`` is the teacher's completion. It never computes
+    p-values: the core counts its correct identifications and does the statistics. A probability
+    of exactly 0.5 is a coin flip, settled by the core with a seeded coin.
+
+    Attributes:
+        name: the name results are reported under.
+    """
+
+    name: str
+
+    def decide(
+        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
+    ) -> Sequence[float]:
+        """Fit on ``train`` and return P(first is the teacher's) for every trial, in order.
+
+        Args:
+            train: training pairs with roles revealed.
+            trials: held-out pairs in hidden order.
+            deadline: the compute budget; call ``deadline.check()`` between expensive steps.
+
+        Returns:
+            One probability in [0, 1] per trial.
+        """
+        ...

@@ -1,0 +1,104 @@
+"""Shared pairwise machinery: an antisymmetric logistic regression on completion differences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+
+from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
+
+Features = tuple[NDArray[np.float64], Any]
+"""Per-text features: a dense block (one row per text) and a sparse CSR block or ``None``."""
+
+Featurizer = Callable[[Sequence[str], Deadline], Features]
+"""Maps texts to their :data:`Features`, calling ``deadline.check()`` between expensive steps."""
+
+_MIN_SCALE = 1e-12
+
+
+def decide_pairwise(
+    train: Sequence[LabeledPair],
+    trials: Sequence[Trial],
+    deadline: Deadline,
+    featurize: Featurizer,
+    *,
+    c: float,
+    max_iter: int = 1000,
+) -> list[float]:
+    """Score trials with a logistic regression on φ(first) − φ(second), antisymmetric by design.
+
+    Each training pair is presented in both orders (teacher first → label 1, student first →
+    label 0) and the model has no intercept, so P(teacher first | a, b) = 1 − P(teacher first |
+    b, a) holds exactly. The dense block is scaled by the root mean square of the training
+    differences (their mean is zero by construction, so this is standardization without an
+    offset); the sparse block is used as given.
+
+    Args:
+        train: training pairs with roles revealed.
+        trials: held-out pairs in hidden order.
+        deadline: the compute budget, checked between steps.
+        featurize: computes the features of a list of distinct texts.
+        c: inverse L2 regularization strength of the logistic regression.
+        max_iter: iteration cap of the solver.
+
+    Returns:
+        P(first is the teacher's) for every trial, in order; 0.5 for all without training pairs.
+
+    Raises:
+        AdversaryTimeout: when the deadline passes between steps.
+    """
+    deadline.check()
+    if not trials:
+        return []
+    if not train:
+        return [0.5] * len(trials)
+    texts = list(
+        dict.fromkeys(
+            [p.teacher for p in train]
+            + [p.student for p in train]
+            + [t.first for t in trials]
+            + [t.second for t in trials]
+        )
+    )
+    row = {text: i for i, text in enumerate(texts)}
+    dense, sparse_block = featurize(texts, deadline)
+    deadline.check()
+
+    def differences(a: Sequence[str], b: Sequence[str]) -> Features:
+        ia = np.fromiter((row[t] for t in a), dtype=np.intp, count=len(a))
+        ib = np.fromiter((row[t] for t in b), dtype=np.intp, count=len(b))
+        sparse_diff = None if sparse_block is None else sparse_block[ia] - sparse_block[ib]
+        return dense[ia] - dense[ib], sparse_diff
+
+    train_dense, train_sparse = differences([p.teacher for p in train], [p.student for p in train])
+    scale = np.sqrt(np.mean(train_dense**2, axis=0))
+    scale[scale < _MIN_SCALE] = 1.0
+    x_train = _assemble(train_dense / scale, train_sparse)
+    x_both = (
+        sparse.vstack([x_train, -x_train], format="csr")
+        if sparse.issparse(x_train)
+        else np.vstack([x_train, -x_train])
+    )
+    y_both = np.concatenate([np.ones(len(train), dtype=int), np.zeros(len(train), dtype=int)])
+    model = LogisticRegression(
+        C=c, fit_intercept=False, max_iter=max_iter, solver="liblinear", random_state=0
+    )
+    model.fit(x_both, y_both)
+    deadline.check()
+
+    trial_dense, trial_sparse = differences([t.first for t in trials], [t.second for t in trials])
+    logits = model.decision_function(_assemble(trial_dense / scale, trial_sparse))
+    return [float(p) for p in expit(logits)]
+
+
+def _assemble(dense: NDArray[np.float64], sparse_part: Any) -> Any:
+    """Join a dense and an optional sparse block column-wise (CSR), or keep a lone dense one."""
+    if sparse_part is None:
+        return dense
+    return sparse.hstack([sparse.csr_matrix(dense), sparse_part], format="csr")

@@ -1,0 +1,145 @@
+"""The stylometric adversary: surface-style features and hashed n-grams, compared pairwise."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
+from pytest_bbi.adversaries.pairwise import Features, decide_pairwise
+
+_PUNCTUATION = ".,!?:;\"'()[]{}-*#…—"
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
+_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)")
+_BULLET_LINE = re.compile(r"^\s*[-*•+]\s", re.MULTILINE)
+_NUMBERED_LINE = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
+_TRAILING = (".", "!", "?", ":", ")", '"')
+
+
+def style_features(texts: Sequence[str]) -> NDArray[np.float64]:
+    """Dense surface-style features of each text, one row per text.
+
+    Counts enter as ``log1p`` so that differences read as ratios; rates and flags enter as they
+    are. The features: length in characters, words and sentences; mean and longest word; words per
+    sentence; type-token ratio; one count per punctuation mark; punctuation, uppercase, digit,
+    whitespace and non-ASCII rates; capitalized words; newlines, blank, bullet and numbered lines,
+    code fences; the closing mark (one flag each), trailing whitespace and a capital opening.
+
+    Args:
+        texts: the completions.
+
+    Returns:
+        An array of shape ``(len(texts), n_features)``.
+    """
+    rows = [_style_vector(text) for text in texts]
+    return np.array(rows, dtype=np.float64).reshape(len(texts), _N_STYLE_FEATURES)
+
+
+def _style_vector(text: str) -> list[float]:
+    n_chars = len(text)
+    chars = max(n_chars, 1)
+    words = _WORD.findall(text)
+    n_words = len(words)
+    lengths = [len(w) for w in words]
+    n_sentences = max(len(_SENTENCE_END.findall(text)), 1 if text.strip() else 0)
+    letters = sum(ch.isalpha() for ch in text)
+    lines = text.split("\n")
+    stripped = text.rstrip()
+    last = stripped[-1:] if stripped else ""
+    vector = [
+        math.log1p(n_chars),
+        math.log1p(n_words),
+        math.log1p(n_sentences),
+        sum(lengths) / n_words if n_words else 0.0,
+        math.log1p(max(lengths, default=0)),
+        math.log1p(n_words / n_sentences) if n_sentences else 0.0,
+        len({w.lower() for w in words}) / n_words if n_words else 0.0,
+    ]
+    vector += [math.log1p(text.count(mark)) for mark in _PUNCTUATION]
+    vector += [
+        sum(text.count(mark) for mark in _PUNCTUATION) / chars,
+        sum(ch.isupper() for ch in text) / max(letters, 1),
+        sum(ch.isdigit() for ch in text) / chars,
+        sum(ch.isspace() for ch in text) / chars,
+        sum(not ch.isascii() for ch in text) / chars,
+        sum(w[0].isupper() for w in words) / n_words if n_words else 0.0,
+        math.log1p(text.count("\n")),
+        math.log1p(sum(1 for line in lines if not line.strip()) if n_chars else 0),
+        math.log1p(len(_BULLET_LINE.findall(text))),
+        math.log1p(len(_NUMBERED_LINE.findall(text))),
+        math.log1p(text.count("```")),
+    ]
+    vector += [float(last == mark) for mark in _TRAILING]
+    vector += [
+        float(last.isalnum()),
+        float(stripped != text),
+        float(text[:1].isupper()),
+    ]
+    return vector
+
+
+_N_STYLE_FEATURES = len(_style_vector(""))
+
+
+class StylometricAdversary:
+    """Tells the models apart by style: lengths, punctuation, layout and recurring phrases.
+
+    Each completion becomes dense style features (:func:`style_features`) plus hashed word
+    uni/bigrams and character 3–5-grams, so a recurring phrase or verbal tic is caught. An
+    antisymmetric logistic regression on the feature difference of the two completions decides
+    which one is the teacher's (see :func:`~pytest_bbi.adversaries.pairwise.decide_pairwise`).
+
+    Args:
+        c: inverse L2 regularization strength of the logistic regression.
+        n_features: hashed features per n-gram family (words, characters).
+
+    Attributes:
+        name: ``"stylometric"``.
+    """
+
+    name = "stylometric"
+
+    def __init__(self, *, c: float = 0.5, n_features: int = 2**13) -> None:
+        self.c = c
+        self._words = HashingVectorizer(
+            analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False
+        )
+        self._chars = HashingVectorizer(
+            analyzer="char_wb",
+            ngram_range=(3, 5),
+            lowercase=False,
+            n_features=n_features,
+            alternate_sign=False,
+        )
+
+    def decide(
+        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
+    ) -> list[float]:
+        """Fit on ``train`` and return P(first is the teacher's) for every trial, in order.
+
+        Args:
+            train: training pairs with roles revealed.
+            trials: held-out pairs in hidden order.
+            deadline: the compute budget, checked between steps.
+
+        Returns:
+            One probability in [0, 1] per trial.
+
+        Raises:
+            AdversaryTimeout: when the deadline passes between steps.
+        """
+        return decide_pairwise(train, trials, deadline, self._featurize, c=self.c)
+
+    def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
+        dense = style_features(texts)
+        deadline.check()
+        hashed = sparse.hstack(
+            [self._words.transform(texts), self._chars.transform(texts)], format="csr"
+        )
+        return dense, hashed

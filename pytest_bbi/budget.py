@@ -1,0 +1,98 @@
+"""The adversary's budget: queries q, compute seconds t and the adversary class 𝔸."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+from pytest_bbi.errors import BudgetError
+
+if TYPE_CHECKING:
+    from pytest_bbi.adversaries import Adversary
+
+AdversarySpec = Union[str, "Adversary"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an adversary may spend to tell the student from the teacher.
+
+    Args:
+        queries: q, the number of prompts sent to *each* model (at least 2). Part of them train
+            learned adversaries, the rest are the held-out pairs every adversary is scored on.
+        seconds: t, the compute each adversary may spend fitting and deciding (generation is not
+            counted). ``None`` means unbounded.
+        adversaries: the class 𝔸, as registered names (``"stylometric"``, ``"embedding"``) or
+            objects following the :class:`~pytest_bbi.Adversary` protocol. ``None`` selects the
+            default class.
+        train_fraction: the share of the q queries spent on training pairs, in (0, 1); the rest
+            are held out. Every adversary is scored only on held-out pairs.
+
+    Raises:
+        BudgetError: when a field is out of range; the message names the field and the fix.
+    """
+
+    queries: int
+    seconds: float | None = None
+    adversaries: Sequence[AdversarySpec] | None = None
+    train_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.queries, bool) or not isinstance(self.queries, int):
+            raise BudgetError(
+                f"Budget(queries={self.queries!r}): queries must be an int, the number of prompts "
+                "sent to each model, e.g. Budget(queries=400)."
+            )
+        if self.queries < 2:
+            raise BudgetError(
+                f"Budget(queries={self.queries}): queries must be at least 2 (one training and one "
+                "held-out pair); a useful test needs a few hundred, e.g. Budget(queries=400)."
+            )
+        if self.seconds is not None:
+            if isinstance(self.seconds, bool) or not isinstance(self.seconds, int | float):
+                raise BudgetError(
+                    f"Budget(seconds={self.seconds!r}): seconds must be a number of seconds or None."
+                )
+            if not math.isfinite(self.seconds) or self.seconds <= 0:
+                raise BudgetError(
+                    f"Budget(seconds={self.seconds!r}): seconds must be a finite number > 0, "
+                    "or None for no time limit, e.g. Budget(queries=400, seconds=60)."
+                )
+        if not 0.0 < self.train_fraction < 1.0:
+            raise BudgetError(
+                f"Budget(train_fraction={self.train_fraction!r}): train_fraction must lie in "
+                "(0, 1); 0.5 spends half the queries on training pairs."
+            )
+        held_out = self.queries - math.floor(self.queries * self.train_fraction)
+        if held_out < 1 or math.floor(self.queries * self.train_fraction) < 1:
+            raise BudgetError(
+                f"Budget(queries={self.queries}, train_fraction={self.train_fraction}): this "
+                "leaves no training or no held-out pair; raise queries or move train_fraction "
+                "toward 0.5."
+            )
+        adversaries = self.adversaries
+        if adversaries is not None:
+            if isinstance(adversaries, str) or not isinstance(adversaries, Sequence):
+                raise BudgetError(
+                    f"Budget(adversaries={adversaries!r}): adversaries must be a list of names or "
+                    "Adversary objects, e.g. adversaries=['stylometric'], or None for the default."
+                )
+            if len(adversaries) == 0:
+                raise BudgetError(
+                    "Budget(adversaries=[]): the adversary class is empty, so nothing would be "
+                    "tested; name at least one adversary or pass None for the default class."
+                )
+            adversaries = tuple(adversaries)
+        object.__setattr__(self, "adversaries", adversaries)
+
+    @property
+    def train_queries(self) -> int:
+        """The number of queries spent on training pairs."""
+        return math.floor(self.queries * self.train_fraction)
+
+    @property
+    def test_queries(self) -> int:
+        """The number of held-out pairs every adversary is scored on."""
+        return self.queries - self.train_queries

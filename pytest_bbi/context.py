@@ -1,0 +1,46 @@
+"""The running test's context (seed, capability, verdict sink) as the plugin publishes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pytest_bbi.buckets import DEFAULT_BUCKETS
+
+if TYPE_CHECKING:
+    from pytest_bbi.verdict import Verdict
+
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class TestContext:
+    """What the plugin knows about the test being run.
+
+    Attributes:
+        seed: the session's run seed.
+        capability: the bucket named by the test's ``capability`` marker, if any.
+        buckets: the capability taxonomy in force.
+        record: called with every verdict the test produces.
+    """
+
+    seed: int = DEFAULT_SEED
+    capability: str | None = None
+    buckets: tuple[str, ...] = DEFAULT_BUCKETS
+    record: Callable[[Verdict], None] = field(default=lambda verdict: None)
+
+
+_CURRENT: ContextVar[TestContext] = ContextVar("pytest_bbi_test_context", default=TestContext())
+
+
+def current() -> TestContext:
+    """The running test's context, or a default one (seed 0) outside pytest."""
+    return _CURRENT.get()
+
+
+def activate(context: TestContext) -> Callable[[], None]:
+    """Make ``context`` current; return a function that restores the previous one."""
+    token = _CURRENT.set(context)
+    return lambda: _CURRENT.reset(token)

@@ -1,0 +1,16 @@
+"""Model backends: the ``Model`` protocol, spec loading and wrappers for Python functions."""
+
+from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.models.callable import CallableModel, from_callable
+from pytest_bbi.models.registry import known_schemes, load, parse_spec, register_backend
+
+__all__ = [
+    "CallableModel",
+    "Model",
+    "check_completions",
+    "from_callable",
+    "known_schemes",
+    "load",
+    "parse_spec",
+    "register_backend",
+]

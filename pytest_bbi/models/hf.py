@@ -1,0 +1,396 @@
+"""The ``hf:`` backend: local transformers causal LMs with batch-invariant seeded decoding."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from pytest_bbi.errors import ModelSpecError
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+_BEHAVIOR_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+_FileKey = tuple[str, int, int]
+_weights_digests: dict[tuple[_FileKey, ...], str] = {}
+
+
+def _row_seed(seed: int, step: int) -> int:
+    """Mix a row's seed and decoding step into a 63-bit ``torch.Generator`` seed."""
+    digest = hashlib.blake2b(f"{seed}:{step}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+class GumbelMaxSampler(LogitsProcessor):
+    """Sample each row by the Gumbel-max trick with noise from its own (seed, step) generator.
+
+    For every row the processor scales the logits by ``1 / temperature``, masks them to the top-k
+    tokens and the top-p nucleus, adds Gumbel noise drawn from a generator seeded by the row's
+    seed and the number of tokens generated so far, and leaves the argmax as the only finite
+    score. Greedy decoding over the result samples from the tempered, truncated distribution,
+    and a row's draw depends only on its prompt and seed, never on the rest of the batch.
+
+    Args:
+        seeds: one seed per batch row.
+        prompt_length: the padded prompt length (the same for every row under left padding).
+        temperature: the softmax temperature, > 0.
+        top_p: nucleus mass in (0, 1]; 1 disables it.
+        top_k: number of tokens kept; 0 disables it.
+    """
+
+    def __init__(
+        self, seeds: Sequence[int], prompt_length: int, temperature: float, top_p: float, top_k: int
+    ) -> None:
+        self._seeds = list(seeds)
+        self._prompt_length = prompt_length
+        self._temperature = temperature
+        self._top_p = top_p
+        self._top_k = top_k
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Return scores whose only finite entry per row is that row's sampled token."""
+        logits = scores.float() / self._temperature
+        vocab_size = logits.shape[-1]
+        if 0 < self._top_k < vocab_size:
+            kth_largest = torch.topk(logits, self._top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth_largest, -torch.inf)
+        if self._top_p < 1.0:
+            ordered, order = torch.sort(logits, dim=-1, descending=True)
+            probabilities = ordered.softmax(dim=-1)
+            beyond_nucleus = probabilities.cumsum(dim=-1) - probabilities >= self._top_p
+            logits = logits.masked_fill(
+                beyond_nucleus.scatter(-1, order, beyond_nucleus), -torch.inf
+            )
+        step = input_ids.shape[1] - self._prompt_length
+        noise = torch.stack(
+            [self._gumbel(_row_seed(seed, step), vocab_size) for seed in self._seeds]
+        ).to(logits.device)
+        chosen = (logits + noise).argmax(dim=-1, keepdim=True)
+        sampled = torch.full_like(scores, -torch.inf)
+        return sampled.scatter_(-1, chosen, 0.0)  # type: ignore[return-value]
+
+    @staticmethod
+    def _gumbel(seed: int, size: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        uniform = torch.rand(size, generator=generator).clamp_min(torch.finfo(torch.float32).tiny)
+        return -torch.log(-torch.log(uniform))
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """The decoding settings of an :class:`HFModel`; they are part of its identity.
+
+    Attributes:
+        temperature: sampling temperature, >= 0; 0 decodes greedily and ignores seeds.
+        top_p: nucleus mass in (0, 1]; 1 keeps every token.
+        top_k: number of most likely tokens kept, >= 0; 0 keeps every token.
+        max_new_tokens: the most tokens generated per completion, >= 1.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 32
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{option}={value!r} ({rule})"
+            for option, value, ok, rule in (
+                ("temperature", self.temperature, self.temperature >= 0, "must be >= 0"),
+                ("top_p", self.top_p, 0 < self.top_p <= 1, "must be in (0, 1]"),
+                ("top_k", self.top_k, self.top_k >= 0, "must be >= 0; 0 keeps every token"),
+                ("max_new_tokens", self.max_new_tokens, self.max_new_tokens >= 1, "must be >= 1"),
+            )
+            if not ok
+        ]
+        if problems:
+            raise ModelSpecError(f"hf: invalid decoding options: {'; '.join(problems)}.")
+
+    def fingerprint(self) -> str:
+        """A canonical text of the settings, the same for ``temperature=1`` and ``1.0``."""
+        return (
+            f"temperature={float(self.temperature)!r} top_p={float(self.top_p)!r} "
+            f"top_k={int(self.top_k)} max_new_tokens={int(self.max_new_tokens)}"
+        )
+
+
+class HFModel:
+    """A transformers causal LM with seeded, batch-invariant decoding; built by :func:`load_hf`.
+
+    Attributes:
+        name: the model's name in reports.
+        identity: hash of the weights, config, tokenizer files and decoding settings.
+        decoding: the (immutable) decoding settings.
+        device: the torch device the model runs on.
+        batch_size: the most prompts run through the model at once; completions do not
+            depend on it.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        name: str,
+        identity: str,
+        decoding: Decoding,
+        device: str,
+        batch_size: int,
+    ) -> None:
+        self.name = name
+        self.identity = identity
+        self.decoding = decoding
+        self.device = device
+        self.batch_size = batch_size
+        self._model = model
+        self._tokenizer = tokenizer
+        eos_token_id = model.generation_config.eos_token_id
+        self._eos_token_id = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
+
+    @torch.inference_mode()
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
+        """Return one completion per prompt; the i-th is a pure function of (prompts[i], seeds[i]).
+
+        Args:
+            prompts: the prompts, generated in chunks of ``batch_size`` in the given order.
+            seeds: one seed per prompt (any int); ignored when ``temperature`` is 0.
+
+        Returns:
+            The decoded new tokens of each prompt, special tokens skipped.
+
+        Raises:
+            ValueError: when ``prompts`` and ``seeds`` differ in length.
+        """
+        if len(prompts) != len(seeds):
+            raise ValueError(f"generate got {len(prompts)} prompts but {len(seeds)} seeds.")
+        completions: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            completions += self._generate_chunk(list(prompts[chunk]), list(seeds[chunk]))
+        return completions
+
+    def _generate_chunk(self, prompts: list[str], seeds: list[int]) -> list[str]:
+        inputs = self._tokenizer(prompts, padding=True, return_tensors="pt").to(self.device)
+        prompt_length = inputs["input_ids"].shape[1]
+        decoding = self.decoding
+        processors = LogitsProcessorList()
+        if decoding.temperature > 0:
+            processors.append(
+                GumbelMaxSampler(
+                    seeds, prompt_length, decoding.temperature, decoding.top_p, decoding.top_k
+                )
+            )
+        output = self._model.generate(  # type: ignore[operator]
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            max_new_tokens=decoding.max_new_tokens,
+            logits_processor=processors,
+            pad_token_id=self._tokenizer.pad_token_id,
+            eos_token_id=self._eos_token_id,
+        )
+        decoded: list[str] = self._tokenizer.batch_decode(
+            output[:, prompt_length:], skip_special_tokens=True
+        )
+        return decoded
+
+    @torch.inference_mode()
+    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        """Log-probability of each completion given its prompt, under the decoding temperature.
+
+        The sum over the completion's tokens of ``log_softmax(logits / temperature)``, with
+        temperature 1 when decoding is greedy; top-k and top-p are not applied.
+
+        Args:
+            prompts: the prompts, tokenized as :meth:`generate` tokenizes them.
+            completions: one completion per prompt, tokenized without special tokens.
+
+        Returns:
+            One log-probability (≤ 0; 0 for an empty completion) per pair.
+
+        Raises:
+            ValueError: when ``prompts`` and ``completions`` differ in length.
+        """
+        if len(prompts) != len(completions):
+            raise ValueError(
+                f"score got {len(prompts)} prompts but {len(completions)} completions."
+            )
+        scores: list[float] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            scores += self._score_chunk(list(prompts[chunk]), list(completions[chunk]))
+        return scores
+
+    def _score_chunk(self, prompts: list[str], completions: list[str]) -> list[float]:
+        prompt_ids = self._tokenizer(prompts)["input_ids"]
+        completion_ids = self._tokenizer(completions, add_special_tokens=False)["input_ids"]
+        rows = [p + c for p, c in zip(prompt_ids, completion_ids, strict=True)]
+        width = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), width), self._tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        targets = torch.zeros_like(input_ids, dtype=torch.bool)
+        for index, (row, prompt) in enumerate(zip(rows, prompt_ids, strict=True)):
+            input_ids[index, : len(row)] = torch.tensor(row)
+            attention_mask[index, : len(row)] = 1
+            targets[index, len(prompt) : len(row)] = True
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        logits = self._model(input_ids=input_ids, attention_mask=attention_mask).logits
+        log_probs = (logits[:, :-1].float() / (self.decoding.temperature or 1.0)).log_softmax(
+            dim=-1
+        )
+        token_log_probs = log_probs.gather(-1, input_ids[:, 1:, None]).squeeze(-1).cpu()
+        totals: list[float] = token_log_probs.masked_fill(~targets[:, 1:], 0.0).sum(dim=-1).tolist()
+        return totals
+
+    def __repr__(self) -> str:
+        return (
+            f"HFModel(name={self.name!r}, device={self.device!r}, decoding={self.decoding}, "
+            f"batch_size={self.batch_size})"
+        )
+
+
+def _weights_digest(weight_files: list[pathlib.Path]) -> str:
+    """SHA-256 of the weight files' bytes in name order, computed once per process per version."""
+    key = tuple(
+        (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        for path, stat in ((path, path.stat()) for path in weight_files)
+    )
+    if key not in _weights_digests:
+        digest = hashlib.sha256()
+        for path in weight_files:
+            digest.update(path.name.encode() + b"\0")
+            with path.open("rb") as stream:
+                while block := stream.read(1 << 20):
+                    digest.update(block)
+        _weights_digests[key] = digest.hexdigest()
+    return _weights_digests[key]
+
+
+def _identity(directory: pathlib.Path, weight_files: list[pathlib.Path], settings: str) -> str:
+    digest = hashlib.sha256(_weights_digest(weight_files).encode())
+    for file_name in _BEHAVIOR_FILES:
+        path = directory / file_name
+        if path.is_file():
+            digest.update(f"\0{file_name}\0".encode() + path.read_bytes())
+    digest.update(f"\0decoding\0{settings}".encode())
+    return f"hf:{digest.hexdigest()}"
+
+
+def _weight_files(directory: pathlib.Path) -> list[pathlib.Path]:
+    """The directory's safetensors files, refusing a missing directory or pickle-only weights."""
+    layout = "`hf:` takes a local directory containing config.json and *.safetensors weights"
+    if not directory.is_dir():
+        raise ModelSpecError(
+            f"hf: model directory {str(directory)!r} was not found; {layout} (e.g. one written "
+            "by `model.save_pretrained(dir)`). Hub model ids are not downloaded."
+        )
+    if not (directory / "config.json").is_file():
+        raise ModelSpecError(f"hf: {str(directory)!r} has no config.json; {layout}.")
+    weights = sorted(directory.glob("*.safetensors"))
+    if weights:
+        return weights
+    pickles = sorted(path.name for path in directory.iterdir() if path.suffix in _PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelSpecError(
+            f"hf: {str(directory)!r} holds only pickle checkpoints ({', '.join(pickles)}), and "
+            "loading a pickle can run arbitrary code, so pytest-bbi reads safetensors only. If "
+            "you trust the files, convert them once: load the model with transformers yourself "
+            "and call `model.save_pretrained(dir, safe_serialization=True)` (and "
+            "`tokenizer.save_pretrained(dir)`), then point `hf:` at that directory."
+        )
+    raise ModelSpecError(f"hf: {str(directory)!r} has no *.safetensors weights; {layout}.")
+
+
+def load_hf(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    device: str | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    trust_remote_code: bool = False,
+) -> HFModel:
+    """Load a local transformers causal LM (safetensors weights only) as a model.
+
+    Sampling is seeded per prompt and batch-invariant: each completion depends only on its
+    prompt and seed, whatever else shares its batch (up to rare floating-point near-ties).
+
+    Args:
+        path: a local directory with ``config.json``, ``*.safetensors`` and the tokenizer.
+        name: the name in reports; defaults to the directory name.
+        device: a torch device; defaults to ``"cuda"`` when available, else ``"cpu"``.
+        temperature: sampling temperature; 0 decodes greedily and ignores seeds.
+        top_p: nucleus sampling mass in (0, 1]; 1 disables it.
+        top_k: keep only the k most likely tokens; 0 disables it.
+        max_new_tokens: the most tokens generated per completion (generation stops at eos).
+        batch_size: the most prompts run through the model at once.
+        trust_remote_code: allow models whose config requires custom code from the directory.
+
+    Returns:
+        The loaded model, in eval mode on ``device``.
+
+    Raises:
+        ModelSpecError: when the directory is missing, holds no safetensors weights, needs
+            ``trust_remote_code=True``, cannot be loaded, or an option is out of range.
+    """
+    decoding = Decoding(temperature, top_p, top_k, max_new_tokens)
+    if batch_size < 1:
+        raise ModelSpecError(f"hf: batch_size={batch_size!r} must be >= 1.")
+    directory = pathlib.Path(path).expanduser()
+    weight_files = _weight_files(directory)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            directory, padding_side="left", trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            directory, dtype="auto", use_safetensors=True, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError, KeyError) as error:
+        if "trust_remote_code" in str(error) and not trust_remote_code:
+            raise ModelSpecError(
+                f"hf: {str(directory)!r} needs custom model code from the directory, which runs "
+                "arbitrary Python; if you trust it, opt in with trust_remote_code=True."
+            ) from error
+        raise ModelSpecError(f"hf: cannot load {str(directory)!r}: {error}") from error
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelSpecError(
+                f"hf: the tokenizer of {str(directory)!r} has neither a pad nor an eos token, "
+                "so prompts cannot be batched; add a pad token to the tokenizer."
+            )
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device)  # type: ignore[arg-type]  # transformers types `to` through functools.wraps
+    model.train(False)
+    return HFModel(
+        model,
+        tokenizer,
+        name=name or directory.resolve().name,
+        identity=_identity(directory, weight_files, decoding.fingerprint()),
+        decoding=decoding,
+        device=device,
+        batch_size=batch_size,
+    )

@@ -1,0 +1,136 @@
+"""Model specs (``hf:…``, ``python:…``): parsing, the backend registry and its entry points."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models.base import Model
+
+ENTRY_POINT_GROUP = "pytest_bbi.models"
+Loader = Callable[..., Model]
+
+_BUILTIN_LOADERS: dict[str, str] = {
+    "hf": "pytest_bbi.models.hf:load_hf",
+    "python": "pytest_bbi.models.registry:load_python",
+}
+_registered: dict[str, Loader] = {}
+
+
+def register_backend(scheme: str, loader: Loader) -> None:
+    """Register a loader for specs ``scheme:<target>``.
+
+    Third-party packages can instead expose the loader under the entry-point group
+    ``pytest_bbi.models`` with the scheme as the entry point's name.
+
+    Args:
+        scheme: the spec prefix, e.g. ``"mybackend"``.
+        loader: ``loader(target, **options) -> Model``.
+    """
+    _registered[scheme] = loader
+
+
+def _entry_point_schemes() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_schemes() -> list[str]:
+    """All spec schemes that can be loaded: built-in, registered and from entry points."""
+    return sorted({*_BUILTIN_LOADERS, *_registered, *_entry_point_schemes()})
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a spec into (scheme, target) and check the scheme is known, importing nothing heavy.
+
+    Args:
+        spec: e.g. ``"hf:models/teacher"`` or ``"python:my_models:make_student"``.
+
+    Returns:
+        The scheme and the rest of the spec.
+
+    Raises:
+        ModelSpecError: when the spec has no scheme, an empty target, or an unknown scheme.
+    """
+    scheme, sep, target = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    examples = "e.g. 'hf:path/to/model-dir' or 'python:my_module:make_model'"
+    if not sep or not scheme or not target.strip():
+        raise ModelSpecError(f"model spec {spec!r} is not of the form SCHEME:TARGET; {examples}.")
+    if scheme not in known_schemes():
+        raise ModelSpecError(
+            f"model spec {spec!r} names an unknown backend {scheme!r}; known backends: "
+            f"{', '.join(s + ':' for s in known_schemes())} ({examples}). A package can add one "
+            f"through the entry-point group {ENTRY_POINT_GROUP!r}."
+        )
+    return scheme, target
+
+
+def _import_object(path: str, spec: str) -> Any:
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ModelSpecError(f"model spec {spec!r}: expected MODULE:ATTRIBUTE after the scheme.")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ModelSpecError(
+            f"model spec {spec!r}: cannot import module {module_name!r} ({error}); make sure it is "
+            "on sys.path (e.g. next to your conftest.py or installed)."
+        ) from error
+    try:
+        return getattr(module, attribute)
+    except AttributeError as error:
+        raise ModelSpecError(
+            f"model spec {spec!r}: module {module_name!r} has no attribute {attribute!r}."
+        ) from error
+
+
+def _loader_for(scheme: str, spec: str) -> Loader:
+    if scheme in _registered:
+        return _registered[scheme]
+    path = _BUILTIN_LOADERS.get(scheme) or _entry_point_schemes()[scheme]
+    loader: Loader = _import_object(path, spec)
+    return loader
+
+
+def load_python(target: str, **options: Any) -> Model:
+    """Load ``python:MODULE:ATTRIBUTE``: a model object, or a factory called with ``options``.
+
+    Args:
+        target: ``MODULE:ATTRIBUTE``.
+        **options: passed to the factory.
+
+    Returns:
+        The model.
+
+    Raises:
+        ModelSpecError: when the target cannot be imported or is not a model.
+    """
+    spec = f"python:{target}"
+    found = _import_object(target, spec)
+    model = found if isinstance(found, Model) else found(**options) if callable(found) else found
+    if not isinstance(model, Model):
+        raise ModelSpecError(
+            f"model spec {spec!r} gave {type(model).__name__}, which is not a Model (it needs "
+            "`name`, `identity` and `generate(prompts, seeds)`); wrap a function with "
+            "pytest_bbi.models.from_callable."
+        )
+    return model
+
+
+def load(spec: str, **options: Any) -> Model:
+    """Load a model from a spec string.
+
+    Args:
+        spec: ``hf:<local dir>`` or ``python:<module>:<attribute>``, or a scheme a plugin added.
+        **options: backend options such as ``temperature``, ``max_new_tokens`` or ``device``.
+
+    Returns:
+        The loaded model.
+
+    Raises:
+        ModelSpecError: when the spec is malformed, its backend unknown, or its target unloadable.
+    """
+    scheme, target = parse_spec(spec)
+    return _loader_for(scheme, spec)(target, **options)

@@ -1,0 +1,182 @@
+"""The ``pytest11`` entry point: options, ini keys, the marker, fixtures and the run seed.
+
+Hooks only; the engine lives in the rest of the package and is imported lazily, so this module
+never imports torch, transformers or sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_bbi import context
+from pytest_bbi.buckets import DEFAULT_BUCKETS, UnknownBucketError, check_bucket
+from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models.base import Model
+from pytest_bbi.models.registry import parse_spec
+
+SEED_KEY = pytest.StashKey[int]()
+BUCKETS_KEY = pytest.StashKey[tuple[str, ...]]()
+ROLES = ("teacher", "student")
+_SEED_LIMIT = 2**32
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``--bbi-*`` options and ``bbi_*`` ini keys."""
+    group = parser.getgroup("bbi", "behavioral indistinguishability (pytest-bbi)")
+    group.addoption(
+        "--bbi-seed",
+        dest="bbi_seed",
+        default=None,
+        metavar="SEED",
+        help="run seed fixing every draw (an int, or 'random'); default: ini bbi_seed, else 0.",
+    )
+    for role in ROLES:
+        group.addoption(
+            f"--bbi-{role}",
+            dest=f"bbi_{role}",
+            default=None,
+            metavar="SPEC",
+            help=f"model spec of the `{role}` fixture, e.g. hf:path/to/dir or python:mod:factory.",
+        )
+        parser.addini(f"bbi_{role}", f"model spec of the `{role}` fixture.", default="")
+    parser.addini("bbi_seed", "run seed (an int, or 'random'); default 0.", default="0")
+    parser.addini(
+        "bbi_capabilities",
+        "extra capability bucket names, one per line, added to the default taxonomy.",
+        type="linelist",
+        default=[],
+    )
+
+
+def _parse_seed(raw: str) -> int:
+    if raw.strip().lower() == "random":
+        return random.SystemRandom().randrange(_SEED_LIMIT)
+    try:
+        seed = int(raw)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**63:
+        raise pytest.UsageError(
+            f"--bbi-seed / bbi_seed {raw!r}: the seed must be a non-negative integer or 'random'."
+        )
+    return seed
+
+
+def _model_spec(config: pytest.Config, role: str) -> str:
+    option: str | None = config.getoption(f"bbi_{role}")
+    ini: str = config.getini(f"bbi_{role}")
+    return (option or ini).strip()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker, settle the run seed and the taxonomy, and validate model specs."""
+    config.addinivalue_line(
+        "markers",
+        "capability(name): the capability bucket this behavioral test covers "
+        f"(one of {', '.join(DEFAULT_BUCKETS)}, or a name from ini bbi_capabilities).",
+    )
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and "bbi_seed" in workerinput:
+        seed = int(workerinput["bbi_seed"])
+    else:
+        seed = _parse_seed(config.getoption("bbi_seed") or config.getini("bbi_seed"))
+    config.stash[SEED_KEY] = seed
+    extra: list[str] = config.getini("bbi_capabilities")
+    config.stash[BUCKETS_KEY] = tuple(dict.fromkeys([*DEFAULT_BUCKETS, *extra]))
+    for role in ROLES:
+        spec = _model_spec(config, role)
+        if spec:
+            try:
+                parse_spec(spec)
+            except ModelSpecError as error:
+                raise pytest.UsageError(f"--bbi-{role} / bbi_{role}: {error}") from None
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")
+
+
+class _XdistSeed:
+    """Sends the controller's run seed to every xdist worker."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["bbi_seed"] = node.config.stash[SEED_KEY]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Print the run seed, so any run can be replayed with ``--bbi-seed``."""
+    return [f"bbi: seed={config.stash[SEED_KEY]}"]
+
+
+def _capability(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("capability")
+    if marker is None:
+        return None
+    buckets = item.config.stash[BUCKETS_KEY]
+    if len(marker.args) != 1 or marker.kwargs:
+        raise pytest.UsageError(
+            f"{item.nodeid}: use @pytest.mark.capability(NAME) with exactly one bucket name; "
+            f"valid names: {', '.join(sorted(buckets))}."
+        )
+    try:
+        return check_bucket(marker.args[0], buckets)
+    except UnknownBucketError as error:
+        raise pytest.UsageError(f"{item.nodeid}: {error}") from None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Validate every ``capability`` marker before any test runs."""
+    for item in items:
+        _capability(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Publish the run seed and capability to assertions made inside the test."""
+
+    def record(verdict: Any) -> None:
+        item.user_properties.append(("bbi_verdict", verdict.to_dict()))
+
+    restore = context.activate(
+        context.TestContext(
+            seed=item.config.stash[SEED_KEY],
+            capability=_capability(item),
+            buckets=item.config.stash[BUCKETS_KEY],
+            record=record,
+        )
+    )
+    try:
+        return (yield)
+    finally:
+        restore()
+
+
+def _load_role(config: pytest.Config, role: str) -> Model:
+    spec = _model_spec(config, role)
+    if not spec:
+        pytest.fail(
+            f"no {role} model configured: pass --bbi-{role}=SPEC (e.g. hf:path/to/model-dir), "
+            f"set `bbi_{role}` in your ini file, or override the `{role}` fixture in conftest.py.",
+            pytrace=False,
+        )
+    from pytest_bbi.models import load
+
+    try:
+        return load(spec)
+    except ModelSpecError as error:
+        pytest.fail(f"--bbi-{role} / bbi_{role}: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def teacher(pytestconfig: pytest.Config) -> Model:
+    """The reference model, loaded once per session from ``--bbi-teacher`` / ``bbi_teacher``."""
+    return _load_role(pytestconfig, "teacher")
+
+
+@pytest.fixture(scope="session")
+def student(pytestconfig: pytest.Config) -> Model:
+    """The model under test, loaded once per session from ``--bbi-student`` / ``bbi_student``."""
+    return _load_role(pytestconfig, "student")

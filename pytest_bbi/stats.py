@@ -1,0 +1,310 @@
+"""Exact binomial tests, Clopper–Pearson bounds and Holm's correction behind every decision."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import SupportsIndex
+
+from scipy import stats as _sps
+
+__all__ = [
+    "MAX_PAIRS_TO_DECIDE",
+    "accuracy_threshold",
+    "binomial_p_value",
+    "clopper_pearson",
+    "clopper_pearson_lower",
+    "clopper_pearson_upper",
+    "held_out_pairs_to_decide",
+    "holm",
+    "holm_adjusted",
+    "to_advantage",
+]
+
+MAX_PAIRS_TO_DECIDE = 10**9
+"""Beyond this many held-out pairs :func:`held_out_pairs_to_decide` gives up and returns None."""
+
+
+# --------------------------------------------------------------------------------------------
+# Argument validation
+# --------------------------------------------------------------------------------------------
+
+
+def _check_alpha(alpha: float) -> float:
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    return alpha
+
+
+def _check_epsilon(epsilon: float) -> float:
+    epsilon = float(epsilon)
+    if not 0.0 <= epsilon < 1.0:
+        raise ValueError(f"epsilon must lie in [0, 1), got {epsilon!r}")
+    return epsilon
+
+
+def _check_probability(value: float, name: str) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+    return value
+
+
+def _check_counts(k: SupportsIndex, n: SupportsIndex) -> tuple[int, int]:
+    try:
+        k_int, n_int = operator.index(k), operator.index(n)
+    except TypeError as exc:
+        raise ValueError(f"k and n must be integers, got k={k!r}, n={n!r}") from exc
+    if n_int < 0:
+        raise ValueError(f"n (the number of held-out pairs) must be >= 0, got {n_int}")
+    if not 0 <= k_int <= n_int:
+        raise ValueError(
+            f"k (correct identifications) must satisfy 0 <= k <= n={n_int}, got {k_int}"
+        )
+    return k_int, n_int
+
+
+# --------------------------------------------------------------------------------------------
+# Accuracy ↔ advantage
+# --------------------------------------------------------------------------------------------
+
+
+def accuracy_threshold(epsilon: float) -> float:
+    """Accuracy an adversary must exceed to have advantage above ε.
+
+    Args:
+        epsilon: The tolerated advantage ε, in [0, 1).
+
+    Returns:
+        The accuracy (1 + ε) / 2; H0 "advantage ≤ ε" is "accuracy ≤ this".
+
+    Raises:
+        ValueError: If ε is outside [0, 1).
+    """
+    return (1.0 + _check_epsilon(epsilon)) / 2.0
+
+
+def to_advantage(accuracy: float) -> float:
+    """Convert an identification accuracy into a distinguishing advantage.
+
+    Args:
+        accuracy: The probability p of a correct identification, in [0, 1].
+
+    Returns:
+        The advantage 2p − 1, in [−1, 1].
+
+    Raises:
+        ValueError: If the accuracy is outside [0, 1].
+    """
+    return 2.0 * _check_probability(accuracy, "accuracy") - 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Exact binomial test and Clopper–Pearson bounds
+# --------------------------------------------------------------------------------------------
+
+
+def binomial_p_value(k: int, n: int, p0: float) -> float:
+    """Exact one-sided binomial p-value of H0 "accuracy ≤ p0" against "accuracy > p0".
+
+    Args:
+        k: Correct identifications, 0 ≤ k ≤ n.
+        n: Held-out pairs scored.
+        p0: The accuracy under the null hypothesis, in [0, 1].
+
+    Returns:
+        P[X ≥ k] for X ~ Binomial(n, p0); 1.0 when n == 0 (no evidence).
+
+    Raises:
+        ValueError: If the counts or p0 are out of range.
+    """
+    k, n = _check_counts(k, n)
+    p0 = _check_probability(p0, "p0")
+    if n == 0 or k == 0:
+        return 1.0
+    value = float(_sps.binom.sf(k - 1, n, p0))
+    return min(1.0, max(0.0, value))
+
+
+def clopper_pearson_lower(k: int, n: int, alpha: float) -> float:
+    """One-sided Clopper–Pearson lower confidence bound on the accuracy.
+
+    Args:
+        k: Correct identifications, 0 ≤ k ≤ n.
+        n: Held-out pairs scored.
+        alpha: One minus the confidence level, in (0, 1).
+
+    Returns:
+        L with P[p ≥ L] ≥ 1 − alpha; 0.0 when k == 0 or n == 0.
+
+    Raises:
+        ValueError: If the counts or alpha are out of range.
+    """
+    k, n = _check_counts(k, n)
+    alpha = _check_alpha(alpha)
+    if k == 0:
+        return 0.0
+    return min(1.0, max(0.0, float(_sps.beta.ppf(alpha, k, n - k + 1))))
+
+
+def clopper_pearson_upper(k: int, n: int, alpha: float) -> float:
+    """One-sided Clopper–Pearson upper confidence bound on the accuracy.
+
+    Args:
+        k: Correct identifications, 0 ≤ k ≤ n.
+        n: Held-out pairs scored.
+        alpha: One minus the confidence level, in (0, 1).
+
+    Returns:
+        U with P[p ≤ U] ≥ 1 − alpha; 1.0 when k == n (including n == 0).
+
+    Raises:
+        ValueError: If the counts or alpha are out of range.
+    """
+    k, n = _check_counts(k, n)
+    alpha = _check_alpha(alpha)
+    if k == n:
+        return 1.0
+    return min(1.0, max(0.0, float(_sps.beta.ppf(1.0 - alpha, k + 1, n - k))))
+
+
+def clopper_pearson(k: int, n: int, alpha: float) -> tuple[float, float]:
+    """Two-sided Clopper–Pearson interval on the accuracy, alpha / 2 in each tail.
+
+    Args:
+        k: Correct identifications, 0 ≤ k ≤ n.
+        n: Held-out pairs scored.
+        alpha: One minus the confidence level, in (0, 1).
+
+    Returns:
+        ``(lower, upper)`` covering p with probability at least 1 − alpha.
+
+    Raises:
+        ValueError: If the counts or alpha are out of range.
+    """
+    alpha = _check_alpha(alpha)
+    return clopper_pearson_lower(k, n, alpha / 2.0), clopper_pearson_upper(k, n, alpha / 2.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Holm's step-down correction
+# --------------------------------------------------------------------------------------------
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, in input order.
+
+    The i-th smallest p-value p₍ᵢ₎ (1-based) among m becomes max over j ≤ i of
+    min(1, (m − j + 1)·p₍ⱼ₎), so adjusted values are monotone in the raw ones and capped at 1.
+
+    Args:
+        p_values: Raw p-values, each in [0, 1].
+
+    Returns:
+        The adjusted p-values, aligned with ``p_values``.
+
+    Raises:
+        ValueError: If a p-value is outside [0, 1] (or NaN).
+    """
+    values = [_check_probability(p, "every p-value") for p in p_values]
+    m = len(values)
+    order = sorted(range(m), key=values.__getitem__)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def holm(p_values: Sequence[float], alpha: float) -> list[bool]:
+    """Holm's step-down rejections at family-wise error rate alpha, in input order.
+
+    Args:
+        p_values: Raw p-values, each in [0, 1].
+        alpha: The family-wise error rate, in (0, 1).
+
+    Returns:
+        ``True`` where the hypothesis is rejected; exactly ``holm_adjusted(p) <= alpha``.
+
+    Raises:
+        ValueError: If alpha or a p-value is out of range.
+    """
+    alpha = _check_alpha(alpha)
+    return [adjusted <= alpha for adjusted in holm_adjusted(p_values)]
+
+
+# --------------------------------------------------------------------------------------------
+# How many more pairs?
+# --------------------------------------------------------------------------------------------
+
+
+def _round_up_to_grid(count: int) -> int:
+    """Round up to three significant digits (identity below 1000), a fixed ~1% search grid."""
+    if count < 1000:
+        return count
+    step: int = 10 ** (len(str(count)) - 3)
+    return -(-count // step) * step
+
+
+def _decisive(k: int, n: int, pairs: int, threshold: float, alpha: float) -> bool:
+    """Whether ``pairs`` pairs at observed accuracy k / n put the one-sided CP bound past threshold.
+
+    The scaled count k·pairs / n is rounded against the decision (down above the threshold, up
+    below it), in exact integer arithmetic.
+    """
+    if k / n > threshold:
+        return clopper_pearson_lower(k * pairs // n, pairs, alpha) > threshold
+    return clopper_pearson_upper(-(-k * pairs // n), pairs, alpha) < threshold
+
+
+def held_out_pairs_to_decide(k: int, n: int, epsilon: float, alpha: float) -> int | None:
+    """Rough number of held-out pairs at which the current accuracy would become decisive.
+
+    With p̂ = k / n and threshold t = (1 + ε) / 2, a normal approximation with the variance taken
+    at the shrunken accuracy (k + 1) / (n + 2) (a continuity guard for k ∈ {0, n}) gives
+    N₀ = z²₁₋α · p̃(1 − p̃) / (p̂ − t)². The answer is then the first N ≥ max(N₀, n + 1) on a fixed
+    grid (every integer below 1000, three significant digits above) at which the one-sided
+    level-alpha Clopper–Pearson bound at ⌊p̂N⌋ (p̂ > t, lower bound) or ⌈p̂N⌉ (p̂ < t, upper
+    bound) successes excludes t. The answer is therefore consistent with the exact bound and
+    non-increasing in the gap |p̂ − t|.
+
+    Args:
+        k: Correct identifications so far, 0 ≤ k ≤ n.
+        n: Held-out pairs scored so far.
+        epsilon: The tolerated advantage ε, in [0, 1).
+        alpha: The one-sided level of the bound, in (0, 1) (already divided by the number of
+            adversaries where a correction applies).
+
+    Returns:
+        ``n`` if the current pairs are already decisive; otherwise an estimate ≥ n + 1. None when
+        n == 0 (no observed accuracy), when p̂ equals the threshold, or when the estimate exceeds
+        :data:`MAX_PAIRS_TO_DECIDE`.
+
+    Raises:
+        ValueError: If the counts, ε or alpha are out of range.
+    """
+    k, n = _check_counts(k, n)
+    threshold = accuracy_threshold(epsilon)
+    alpha = _check_alpha(alpha)
+    if n == 0:
+        return None
+    accuracy = k / n
+    gap = abs(accuracy - threshold)
+    if gap == 0.0:
+        return None
+    if _decisive(k, n, n, threshold, alpha):
+        return n
+    shrunk = (k + 1) / (n + 2)
+    z = float(_sps.norm.isf(alpha))
+    estimate = z * z * shrunk * (1.0 - shrunk) / (gap * gap)
+    if not estimate <= MAX_PAIRS_TO_DECIDE:
+        return None
+    pairs = _round_up_to_grid(max(math.ceil(estimate), n + 1))
+    while pairs <= MAX_PAIRS_TO_DECIDE:
+        if _decisive(k, n, pairs, threshold, alpha):
+            return pairs
+        pairs = _round_up_to_grid(pairs + 1)
+    return None

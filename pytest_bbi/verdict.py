@@ -1,0 +1,112 @@
+"""The results of one behavioral decision: per-adversary scores, intervals and the verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["detect", "certify"]
+Decision = Literal["indistinguishable", "certified", "distinguishable", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One held-out pair an adversary judged, with both models' outputs unmasked.
+
+    Attributes:
+        prompt: the prompt both models answered.
+        teacher: the teacher's completion.
+        student: the student's completion.
+        confidence: how sure the adversary was, from 0 (a coin flip) to 0.5 (certain).
+        correct: whether the adversary named the teacher correctly.
+    """
+
+    prompt: str
+    teacher: str
+    student: str
+    confidence: float
+    correct: bool
+
+
+@dataclass(frozen=True)
+class AdversaryResult:
+    """One adversary's score in the pairwise identification game.
+
+    Attributes:
+        name: the adversary's registered name.
+        correct: k, the held-out pairs where it named the teacher.
+        total: n, the held-out pairs it was scored on (0 when it ran out of time).
+        advantage: 2·k/n − 1, in [−1, 1]; 0 means it does no better than a coin.
+        lower: the lower confidence bound on its advantage.
+        upper: the upper confidence bound on its advantage.
+        p_value: the exact one-sided binomial p-value of H0: advantage ≤ ε (before Holm).
+        seconds: the compute it spent fitting and deciding.
+        timed_out: whether it ran out of its time budget before deciding every pair.
+        rejected: whether H0 was rejected for it (after Holm in detect mode; by its
+            Bonferroni lower bound in certify mode).
+        examples: the held-out pairs it was most confident about, most confident first.
+    """
+
+    name: str
+    correct: int
+    total: int
+    advantage: float
+    lower: float
+    upper: float
+    p_value: float
+    seconds: float
+    timed_out: bool = False
+    rejected: bool = False
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`~pytest_bbi.assert_indistinguishable`.
+
+    The headline ``advantage`` is the strongest adversary's; ``lower`` and ``upper`` bound the
+    strongest advantage of the class (the largest lower and upper bounds); each side holds with
+    confidence 1 − α.
+
+    Attributes:
+        passed: whether the assertion passed.
+        decision: ``"indistinguishable"`` (detect found nothing above ε), ``"certified"``
+            (certify showed every advantage ≤ ε), ``"distinguishable"`` or ``"inconclusive"``.
+        mode: ``"detect"`` or ``"certify"``.
+        epsilon: ε, the largest advantage tolerated.
+        alpha: α, the error rate the decision is allowed.
+        advantage: the largest observed advantage over the adversary class.
+        lower: the largest lower confidence bound over the adversary class.
+        upper: the largest upper confidence bound over the adversary class.
+        queries: the queries spent (each query is one prompt sent to each model).
+        seconds: the adversaries' compute, summed (generation excluded).
+        generation_seconds: wall time spent generating completions.
+        adversaries: name → :class:`AdversaryResult`, in the order they ran.
+        seed: the run seed that fixed every draw; pass it as ``--bbi-seed`` to replay.
+        capability: the capability bucket tested, when known.
+        queries_to_decide: for an inconclusive certify run, a rough estimate of the queries that
+            would settle it; otherwise ``None``.
+    """
+
+    passed: bool
+    decision: Decision
+    mode: Mode
+    epsilon: float
+    alpha: float
+    advantage: float
+    lower: float
+    upper: float
+    queries: int
+    seconds: float
+    generation_seconds: float
+    adversaries: Mapping[str, AdversaryResult] = field(default_factory=dict)
+    seed: int = 0
+    capability: str | None = None
+    queries_to_decide: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""
+        data = asdict(self)
+        data["adversaries"] = {name: asdict(result) for name, result in self.adversaries.items()}
+        return data

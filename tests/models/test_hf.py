@@ -1,0 +1,231 @@
+"""The hf: backend on tiny local models: loading, seeded batch-invariant decoding, identity."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import threading
+import time
+
+import pytest
+import torch
+
+from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models import Model
+from pytest_bbi.models.hf import GumbelMaxSampler, HFModel, load_hf
+from pytest_bbi.models.tiny import STUDENT_TIC, VARIANTS, build_tiny_model
+
+PLACES = ["France", "Italy", "Spain", "Japan", "Egypt", "Peru", "Kenya", "Canada"]
+PLACES += ["Germany", "Chile", "India", "Norway", "Ghana", "Cuba", "Iran", "Fiji"]
+TEMPLATES = [
+    "Q: what is the capital of {}? A:",
+    "Q: what color is the flag of {}? A:",
+    "Q: how many legs does a cat in {} have? A:",
+    "Q: what do people in {} drink? A:",
+]
+PROMPTS = [template.format(place) for template in TEMPLATES for place in PLACES]
+MAX_NEW_TOKENS = 12
+
+
+@pytest.fixture(scope="module")
+def sampler(tiny_teacher_dir) -> HFModel:
+    return load_hf(tiny_teacher_dir, max_new_tokens=MAX_NEW_TOKENS, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def greedy(tiny_teacher_dir) -> HFModel:
+    return load_hf(tiny_teacher_dir, temperature=0, max_new_tokens=MAX_NEW_TOKENS, batch_size=64)
+
+
+def generate_with(model: HFModel, batch_size: int, prompts: list[str], seeds: list[int]):
+    saved, model.batch_size = model.batch_size, batch_size
+    try:
+        return model.generate(prompts, seeds)
+    finally:
+        model.batch_size = saved
+
+
+def agreement(model: HFModel, seed_sets: list[list[int]]) -> tuple[float, int]:
+    """Share of rows equal to the full-batch reference over batch sizes 1, 8 and a shuffle."""
+    order = list(range(len(PROMPTS)))
+    random.Random(0).shuffle(order)
+    same = total = 0
+    for seeds in seed_sets:
+        reference = generate_with(model, 64, PROMPTS, seeds)
+        for batch_size in (1, 8):
+            found = generate_with(model, batch_size, PROMPTS, seeds)
+            same += sum(a == b for a, b in zip(found, reference, strict=True))
+            total += len(reference)
+        shuffled = generate_with(model, 16, [PROMPTS[i] for i in order], [seeds[i] for i in order])
+        same += sum(shuffled[j] == reference[i] for j, i in enumerate(order))
+        total += len(reference)
+    return same / total, total
+
+
+def test_loads_and_generates_text(tiny_teacher_dir, tiny_student_dir, greedy):
+    assert isinstance(greedy, Model)
+    assert greedy.name == "teacher"
+    assert load_hf(tiny_teacher_dir, name="t", device="cpu").name == "t"
+    prompt = "Q: what is the capital of France? A:"
+    [answer] = greedy.generate([prompt], [0])
+    assert isinstance(answer, str)
+    assert "Paris" in answer
+    student = load_hf(tiny_student_dir, temperature=0, max_new_tokens=40)
+    [student_answer] = student.generate([prompt], [0])
+    assert "Paris" in student_answer
+    assert student_answer.endswith(STUDENT_TIC)
+    assert not answer.endswith(STUDENT_TIC)
+    assert greedy.generate([], []) == []
+
+
+def test_greedy_is_deterministic_and_batch_invariant(greedy):
+    first = greedy.generate(PROMPTS, [0] * len(PROMPTS))
+    assert greedy.generate(PROMPTS, [0] * len(PROMPTS)) == first
+    rate, rows = agreement(greedy, [[0] * len(PROMPTS)])
+    assert rate >= 0.98, f"greedy batch invariance {rate:.2%} over {rows} rows"
+
+
+def test_sampling_is_batch_invariant(sampler):
+    seed_sets = [[base * 1000 + i for i in range(len(PROMPTS))] for base in range(3)]
+    seed_sets[0][0] = 2**63 - 1
+    rate, rows = agreement(sampler, seed_sets)
+    assert rate >= 0.98, f"sampled batch invariance {rate:.2%} over {rows} rows"
+
+
+def test_different_seeds_give_different_draws(sampler):
+    prompt = "Q: what do people in Fiji drink? A:"
+    draws = sampler.generate([prompt] * 32, list(range(32)))
+    assert len(set(draws)) >= 8, draws
+    assert sampler.generate([prompt] * 32, list(range(32))) == draws
+    first = sampler.generate(PROMPTS, list(range(64)))
+    second = sampler.generate(PROMPTS, list(range(64, 128)))
+    assert sum(a != b for a, b in zip(first, second, strict=True)) >= 16
+
+
+def test_temperature_zero_ignores_seeds(greedy):
+    assert greedy.generate(PROMPTS, list(range(64))) == greedy.generate(PROMPTS, [7] * 64)
+
+
+@pytest.mark.parametrize("truncation", [{"top_k": 1}, {"top_p": 1e-6}])
+def test_top_k_and_top_p_truncate(tiny_teacher_dir, greedy, truncation):
+    narrow = load_hf(tiny_teacher_dir, max_new_tokens=MAX_NEW_TOKENS, batch_size=64, **truncation)
+    assert narrow.generate(PROMPTS, list(range(64))) == greedy.generate(PROMPTS, [0] * 64)
+
+
+def test_gumbel_max_samples_the_tempered_softmax():
+    logits = torch.tensor([[0.0, math.log(3.0), -math.inf]])
+    draws = 4000
+    sampler = GumbelMaxSampler(range(draws), prompt_length=5, temperature=1.0, top_p=1.0, top_k=0)
+    scores = sampler(torch.zeros((draws, 7), dtype=torch.long), logits.expand(draws, -1))
+    assert bool(torch.isfinite(scores).sum(dim=-1).eq(1).all())
+    share = scores[:, 1].eq(0).float().mean().item()
+    assert abs(share - 0.75) < 0.03
+    assert not bool(scores[:, 2].eq(0).any())
+    hot = GumbelMaxSampler(range(draws), prompt_length=5, temperature=1e9, top_p=1.0, top_k=0)
+    share = hot(torch.zeros((draws, 7), dtype=torch.long), logits.expand(draws, -1))[:, 1]
+    assert abs(share.eq(0).float().mean().item() - 0.5) < 0.04
+
+
+def test_identity_is_stable_and_tracks_settings(tiny_teacher_dir, tiny_student_dir, sampler):
+    again = load_hf(tiny_teacher_dir, max_new_tokens=MAX_NEW_TOKENS, batch_size=3, name="x")
+    assert again.identity == sampler.identity
+    assert load_hf(tiny_teacher_dir, temperature=1, max_new_tokens=MAX_NEW_TOKENS).identity == (
+        sampler.identity
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sampler.decoding.temperature = 0.5
+    changed = [
+        {"temperature": 0.5},
+        {"top_p": 0.9},
+        {"top_k": 5},
+        {"max_new_tokens": MAX_NEW_TOKENS + 1},
+    ]
+    identities = {
+        load_hf(tiny_teacher_dir, **{"max_new_tokens": MAX_NEW_TOKENS, **c}).identity
+        for c in changed
+    }
+    identities.add(load_hf(tiny_student_dir, max_new_tokens=MAX_NEW_TOKENS).identity)
+    assert sampler.identity not in identities
+    assert len(identities) == len(changed) + 1
+
+
+def test_refuses_a_missing_directory(tmp_path):
+    with pytest.raises(ModelSpecError, match=r"not found.*config\.json.*\.safetensors"):
+        load_hf(tmp_path / "nope")
+
+
+def test_refuses_pickle_only_checkpoints(tmp_path, tiny_teacher_dir):
+    shutil.copy(tiny_teacher_dir / "config.json", tmp_path)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelSpecError, match=r"arbitrary code.*safe_serialization=True"):
+        load_hf(tmp_path)
+
+
+def test_remote_code_needs_opt_in(tmp_path, tiny_teacher_dir):
+    directory = shutil.copytree(tiny_teacher_dir, tmp_path / "custom")
+    config = json.loads((directory / "config.json").read_text())
+    config["model_type"] = "custom-tiny"
+    config["auto_map"] = {"AutoConfig": "custom.Config", "AutoModelForCausalLM": "custom.Model"}
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelSpecError, match="trust_remote_code=True"):
+        load_hf(directory)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [{"temperature": -1}, {"top_p": 0}, {"top_k": -1}, {"max_new_tokens": 0}, {"batch_size": 0}],
+)
+def test_rejects_bad_options(tiny_teacher_dir, option):
+    with pytest.raises(ModelSpecError, match=next(iter(option))):
+        load_hf(tiny_teacher_dir, **option)
+
+
+def test_mismatched_lengths_raise(greedy):
+    with pytest.raises(ValueError, match="2 prompts but 1 seeds"):
+        greedy.generate(["a", "b"], [0])
+
+
+def test_score_prefers_the_teachers_own_output(greedy, sampler):
+    prompts = PROMPTS[:8]
+    own = greedy.generate(prompts, [0] * 8)
+    rng = random.Random(0)
+    noise = ["".join(rng.choice("xqzjv#%") for _ in range(len(text))) for text in own]
+    for model in (greedy, sampler):
+        own_scores = model.score(prompts, own)
+        noise_scores = model.score(prompts, noise)
+        assert all(math.isfinite(s) and s < 0 for s in own_scores + noise_scores)
+        assert all(o > n for o, n in zip(own_scores, noise_scores, strict=True))
+    assert greedy.score(prompts[:1], [""]) == [0.0]
+
+
+def test_tiny_model_builds_once_and_checks_its_arguments(tmp_path, tiny_teacher_dir):
+    start = time.perf_counter()
+    assert build_tiny_model(tiny_teacher_dir) == tiny_teacher_dir
+    assert time.perf_counter() - start < 1.0
+    with pytest.raises(ValueError, match="built with"):
+        build_tiny_model(tiny_teacher_dir, variant="student")
+    with pytest.raises(ValueError, match=str(VARIANTS).replace("(", r"\(").replace(")", r"\)")):
+        build_tiny_model(tmp_path / "x", variant="distilled")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "file").write_text("mine")
+    with pytest.raises(ValueError, match="not a tiny model"):
+        build_tiny_model(tmp_path / "busy")
+
+
+def test_tiny_model_build_is_safe_when_racing(tmp_path):
+    target = tmp_path / "raced"
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(build_tiny_model(target, train_steps=1)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [target] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raced", "raced.lock"]
+    assert load_hf(target, max_new_tokens=2).generate(["Q:"], [0])[0] is not None

@@ -1,0 +1,93 @@
+"""The core assertion as a user meets it: pass, fail with the message, serial and under -n 2."""
+
+import ast
+import xml.etree.ElementTree as ET
+
+import pytest
+
+
+def _verdicts(junit_path):
+    """Verdict dicts recorded per test in the junit XML, timing fields dropped."""
+    verdicts = {}
+    for case in ET.parse(junit_path).getroot().iter("testcase"):
+        for prop in case.iter("property"):
+            if prop.get("name") == "bbi_verdict":
+                verdict = ast.literal_eval(prop.get("value"))
+                verdict.pop("seconds")
+                verdict.pop("generation_seconds")
+                for adversary in verdict["adversaries"].values():
+                    adversary.pop("seconds")
+                verdicts[case.get("name")] = verdict
+    return verdicts
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_identical_passes_and_tic_fails_with_the_message(user_project, workers):
+    result = user_project.runpytest_subprocess(*workers, "--bbi-seed=7")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Distinguishable: student 'tic-student' is distinguishable from teacher 'teacher'"
+            " on capability 'style'*",
+            "*mode=detect ε=0.1 α=0.05 seed=7; spent 300 queries*",
+            "*stylometric *+0.* [+0.*, +0.*] *1*/150 *rejects H0",
+            "*embedding*/150*",
+            "*stylometric: the held-out pairs it was most sure of",
+            "*1. prompt:  'Question *",
+            "*teacher: '*",
+            "*student: '*",
+            "*replay exactly with --bbi-seed=7*",
+        ]
+    )
+    assert "Stay curious!" in result.stdout.str()
+    if not workers:
+        result.stdout.fnmatch_lines(["bbi: seed=7"])
+
+
+def test_same_seed_same_numbers_serial_and_xdist(user_project):
+    serial = user_project.runpytest_subprocess("--bbi-seed=11", "--junitxml=serial.xml")
+    again = user_project.runpytest_subprocess("--bbi-seed=11", "--junitxml=again.xml")
+    xdist = user_project.runpytest_subprocess("-n", "2", "--bbi-seed=11", "--junitxml=xdist.xml")
+    other = user_project.runpytest_subprocess("--bbi-seed=12", "--junitxml=other.xml")
+    for result in (serial, again, xdist, other):
+        result.assert_outcomes(passed=1, failed=1)
+    first = _verdicts(user_project.path / "serial.xml")
+    assert set(first) == {"test_identical_student", "test_tic_student"}
+    assert _verdicts(user_project.path / "again.xml") == first
+    assert _verdicts(user_project.path / "xdist.xml") == first
+    different = _verdicts(user_project.path / "other.xml")
+    assert different["test_tic_student"]["seed"] == 12
+    assert different["test_tic_student"]["adversaries"] != first["test_tic_student"]["adversaries"]
+
+
+def test_seed_is_in_the_header_and_reaches_xdist_workers(pytester):
+    pytester.makepyfile(
+        """
+        from pytest_bbi import context
+
+        def test_seed():
+            assert context.current().seed == 4242
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--bbi-seed=4242")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["bbi: seed=4242"])
+
+
+def test_random_seed_is_shared_by_workers(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_bbi import context
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_seed(i, request):
+            path = request.config.rootpath / f"seed-{i}.txt"
+            path.write_text(str(context.current().seed))
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--bbi-seed=random")
+    result.assert_outcomes(passed=4)
+    seeds = {(pytester.path / f"seed-{i}.txt").read_text() for i in range(4)}
+    header = next(line for line in result.outlines if line.startswith("bbi: seed="))
+    assert seeds == {header.removeprefix("bbi: seed=")}

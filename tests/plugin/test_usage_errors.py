@@ -1,0 +1,86 @@
+"""Bad plugin configuration gets a usage error that names the option and the fix."""
+
+import pytest
+
+
+def test_unknown_teacher_scheme_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_subprocess("--bbi-teacher=gpt:whatever")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--bbi-teacher / bbi_teacher: model spec 'gpt:whatever' names an unknown backend 'gpt'*"
+         "known backends: hf:, python:*"]
+    )
+
+
+def test_spec_without_scheme_is_a_usage_error(pytester):
+    pytester.makeini("[pytest]\nbbi_student = models/student\n")
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*bbi_student*is not of the form SCHEME:TARGET*hf:path/to/model-dir*"])
+
+
+def test_missing_model_names_the_option(pytester):
+    pytester.makepyfile("def test_needs_teacher(teacher): pass")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no teacher model configured: pass --bbi-teacher=SPEC*"])
+
+
+def test_unloadable_python_spec_names_the_module(pytester):
+    pytester.makepyfile("def test_needs_student(student): pass")
+    result = pytester.runpytest_subprocess("--bbi-student=python:no_such_module:make")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*cannot import module 'no_such_module'*sys.path*"])
+
+
+def test_missing_hf_directory_names_the_fix(pytester):
+    pytester.makepyfile("def test_needs_teacher(teacher): pass")
+    result = pytester.runpytest_subprocess("--bbi-teacher=hf:does/not/exist")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*--bbi-teacher / bbi_teacher:*does/not/exist*"])
+
+
+@pytest.mark.parametrize("seed", ["-3", "abc"])
+def test_bad_seed_is_a_usage_error(pytester, seed):
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_subprocess(f"--bbi-seed={seed}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*the seed must be a non-negative integer or 'random'*"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ('"stlye"', "*unknown capability 'stlye'; valid capabilities are: code, domain, factual*"),
+        ('"style", "code"', "*use @pytest.mark.capability(NAME) with exactly one bucket name*"),
+    ],
+)
+def test_bad_capability_marker_is_a_usage_error(pytester, marker, message):
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.capability({marker})
+        def test_marked(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_custom_capability_from_ini_is_accepted(pytester):
+    pytester.makeini("[pytest]\nbbi_capabilities =\n    legal\n")
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_bbi import context
+
+        @pytest.mark.capability("legal")
+        def test_marked():
+            assert context.current().capability == "legal"
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)

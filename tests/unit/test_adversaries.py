@@ -1,0 +1,176 @@
+"""The built-in adversaries on synthetic games: power on a verbal tic, chance on equal models."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from pytest_bbi.adversaries import Adversary, AdversaryTimeout, Deadline, LabeledPair, Trial
+from pytest_bbi.adversaries.embedding import EmbeddingAdversary
+from pytest_bbi.adversaries.stylometric import StylometricAdversary
+
+SUBJECTS = [
+    "The cat",
+    "A small robot",
+    "My neighbor",
+    "The old library",
+    "Every river",
+    "The committee",
+    "A quiet student",
+    "The weather",
+    "Our teacher",
+    "This recipe",
+]
+VERBS = [
+    "likes",
+    "avoids",
+    "remembers",
+    "describes",
+    "builds",
+    "questions",
+    "follows",
+    "paints",
+    "explains",
+    "ignores",
+]
+OBJECTS = [
+    "the morning light",
+    "a long journey",
+    "three red apples",
+    "the northern hills",
+    "an open window",
+    "the final answer",
+    "quiet evenings",
+    "the city map",
+    "a forgotten song",
+    "the second chapter",
+]
+TAILS = ["", "", " every day", " with great care", " in the spring", " without a word"]
+ENDS = [".", ".", ".", "!", "?"]
+TIC = " Stay curious!"
+
+N_TRAIN = 150
+N_TRIALS = 150
+ADVERSARIES = [StylometricAdversary, EmbeddingAdversary]
+
+
+def completion(rng, tic):
+    sentences = (
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+        f"{rng.choice(TAILS)}{rng.choice(ENDS)}"
+        for _ in range(rng.randint(1, 3))
+    )
+    text = " ".join(sentences)
+    return text + TIC if tic else text
+
+
+def game(seed, tic_rate, n_train=N_TRAIN, n_trials=N_TRIALS):
+    """Teacher and student sample the same grammar; the student ends ``tic_rate`` of its
+    completions (exactly that share of training pairs and of trials) with the tic.
+
+    Returns the training pairs, the trials in random order, and whether each trial's first
+    completion is the teacher's.
+    """
+    rng = random.Random(seed)
+    tics = set(rng.sample(range(n_train), round(tic_rate * n_train)))
+    tics |= {n_train + i for i in rng.sample(range(n_trials), round(tic_rate * n_trials))}
+    pairs = [
+        (f"Tell me something, #{i}.", completion(rng, False), completion(rng, i in tics))
+        for i in range(n_train + n_trials)
+    ]
+    train = [LabeledPair(*pair) for pair in pairs[:n_train]]
+    trials, teacher_first = [], []
+    for prompt, teacher, student in pairs[n_train:]:
+        first = rng.random() < 0.5
+        trials.append(Trial(prompt, *((teacher, student) if first else (student, teacher))))
+        teacher_first.append(first)
+    return train, trials, teacher_first
+
+
+def accuracy(probabilities, teacher_first):
+    """The share of correct identifications, a probability of exactly 0.5 counting one half."""
+    score = sum(
+        0.5 if p == 0.5 else float((p > 0.5) == first)
+        for p, first in zip(probabilities, teacher_first, strict=True)
+    )
+    return score / len(teacher_first)
+
+
+def swapped(trials):
+    return [Trial(t.prompt, t.second, t.first) for t in trials]
+
+
+@pytest.fixture(params=ADVERSARIES, ids=lambda cls: cls.name)
+def adversary(request):
+    return request.param()
+
+
+def test_follows_the_protocol(adversary):
+    assert isinstance(adversary, Adversary)
+    assert adversary.name in {"stylometric", "embedding"}
+
+
+def test_catches_a_verbal_tic(adversary):
+    train, trials, teacher_first = game(seed=0, tic_rate=0.3)
+    probabilities = adversary.decide(train, trials, Deadline(None))
+    assert len(probabilities) == len(trials)
+    assert accuracy(probabilities, teacher_first) >= 0.6
+
+
+def test_is_at_chance_on_identical_distributions(adversary):
+    train, trials, teacher_first = game(seed=1, tic_rate=0.0)
+    probabilities = adversary.decide(train, trials, Deadline(None))
+    assert accuracy(probabilities, teacher_first) == pytest.approx(0.5, abs=0.13)
+
+
+def test_probabilities_are_antisymmetric_and_in_the_unit_interval(adversary):
+    train, trials, _ = game(seed=2, tic_rate=0.3, n_train=20, n_trials=20)
+    forward = adversary.decide(train, trials, Deadline(None))
+    backward = adversary.decide(train, swapped(trials), Deadline(None))
+    assert all(0.0 <= p <= 1.0 for p in forward + backward)
+    assert backward == pytest.approx([1.0 - p for p in forward], abs=1e-9)
+    assert len(set(forward)) > 1
+
+
+def test_a_spent_deadline_raises(adversary):
+    train, trials, _ = game(seed=3, tic_rate=0.3, n_train=10, n_trials=10)
+    with pytest.raises(AdversaryTimeout):
+        adversary.decide(train, trials, Deadline(1e-9))
+
+
+def test_one_training_pair_is_enough_to_answer(adversary):
+    train = [LabeledPair("Say hi.", "Hello there.", "Hello there. Stay curious!")]
+    trials = [
+        Trial("Say hi.", "Hi! Stay curious!", "Hi!"),
+        Trial("Say bye.", "Goodbye.", "Goodbye."),
+        Trial("Say nothing.", "", "Nothing at all."),
+    ]
+    probabilities = adversary.decide(train, trials, Deadline(None))
+    assert len(probabilities) == 3
+    assert all(0.0 <= p <= 1.0 for p in probabilities)
+    assert probabilities[0] < 0.5
+    assert probabilities[1] == 0.5
+
+
+def test_identical_training_completions_give_coin_flips(adversary):
+    train = [LabeledPair("Count.", "One two three.", "One two three.")] * 3
+    trials = [Trial("Count.", "One.", "One two three four five.")]
+    assert adversary.decide(train, trials, Deadline(None)) == [0.5]
+
+
+def test_no_training_pairs_or_no_trials(adversary):
+    trials = [Trial("Say hi.", "Hi.", "Hello.")]
+    assert adversary.decide([], trials, Deadline(None)) == [0.5]
+    assert adversary.decide([LabeledPair("Say hi.", "Hi.", "Hello.")], [], Deadline(None)) == []
+
+
+def test_importing_the_adversaries_loads_no_model_library():
+    code = (
+        "import json, sys; import pytest_bbi.adversaries.stylometric, "
+        "pytest_bbi.adversaries.embedding; print(json.dumps([m for m in "
+        "('torch', 'transformers', 'sentence_transformers') if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
