@@ -11,9 +11,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_bbi import context, stats
-from pytest_bbi.adversaries import Adversary, AdversaryTimeout, Deadline, LabeledPair, Trial, resolve
-from pytest_bbi.budget import Budget
+from pytest_bbi.adversaries import (
+    Adversary,
+    AdversaryTimeout,
+    Deadline,
+    LabeledPair,
+    Trial,
+    resolve,
+)
 from pytest_bbi.buckets import check_bucket
+from pytest_bbi.budget import Budget
 from pytest_bbi.errors import (
     AdversaryError,
     BbiWarning,
@@ -93,7 +100,9 @@ def _materialize_prompts(prompts: Iterable[str] | None) -> list[str]:
     try:
         materialized = list(prompts)
     except TypeError as error:
-        raise PromptError(f"prompts={prompts!r} is not iterable; pass a list of strings.") from error
+        raise PromptError(
+            f"prompts={prompts!r} is not iterable; pass a list of strings."
+        ) from error
     if not materialized:
         raise PromptError("prompts is empty; pass at least one prompt.")
     for index, prompt in enumerate(materialized):
@@ -153,7 +162,9 @@ def generate_role(model: Model, role: str, queries: Sequence[Query], run_seed: i
     return check_completions(model.name, prompts, model.generate(prompts, seeds))
 
 
-def play(teacher: Model, student: Model, prompts: Sequence[str], budget: Budget, run_seed: int) -> Game:
+def play(
+    teacher: Model, student: Model, prompts: Sequence[str], budget: Budget, run_seed: int
+) -> Game:
     """Generate the game's pairs and hide the order of each held-out pair with a seeded coin."""
     queries = plan_queries(prompts, budget.queries, run_seed)
     teacher_outputs = generate_role(teacher, "teacher", queries, run_seed)
@@ -248,7 +259,8 @@ def decide(
     adversaries), so the m upper bounds hold together with confidence 1 − α, and so do the m
     lower bounds. ``detect`` rejects
     H0: advantage ≤ ε by exact binomial tests with Holm's correction; ``certify`` passes only when
-    every upper bound is ≤ ε.
+    every upper bound is ≤ ε. When every adversary ran out of time nothing was tested, and
+    either mode is inconclusive.
     """
     threshold = stats.accuracy_threshold(epsilon)
     per_adversary_alpha = alpha / len(scores)
@@ -258,7 +270,9 @@ def decide(
     else:
         rejections = [
             s.total > 0
-            and stats.to_advantage(stats.clopper_pearson_lower(s.correct, s.total, per_adversary_alpha))
+            and stats.to_advantage(
+                stats.clopper_pearson_lower(s.correct, s.total, per_adversary_alpha)
+            )
             > epsilon
             for s in scores.values()
         ]
@@ -280,6 +294,8 @@ def decide(
         )
     if any(rejections):
         return "distinguishable", results, None
+    if all(result.timed_out for result in results.values()):
+        return "inconclusive", results, None
     if mode == "detect":
         return "indistinguishable", results, None
     if all(result.upper <= epsilon for result in results.values()):
@@ -336,8 +352,8 @@ def assert_indistinguishable(
         The verdict, when the assertion passes.
 
     Raises:
-        Distinguishable: when the decision fails (``Inconclusive``, a subclass, when certify ran
-            out of budget); it carries the verdict.
+        Distinguishable: when the decision fails; it carries the verdict. Its subclass
+            ``Inconclusive`` means certify ran out of budget, or every adversary ran out of time.
         BbiError: for bad arguments, prompts, models or adversaries; the message says the fix.
     """
     __tracebackhide__ = True

@@ -53,7 +53,7 @@ class Budget:
         if self.seconds is not None:
             if isinstance(self.seconds, bool) or not isinstance(self.seconds, int | float):
                 raise BudgetError(
-                    f"Budget(seconds={self.seconds!r}): seconds must be a number of seconds or None."
+                    f"Budget(seconds={self.seconds!r}): seconds must be a number or None."
                 )
             if not math.isfinite(self.seconds) or self.seconds <= 0:
                 raise BudgetError(

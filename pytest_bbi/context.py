@@ -32,7 +32,7 @@ class TestContext:
     record: Callable[[Verdict], None] = field(default=lambda verdict: None)
 
 
-_CURRENT: ContextVar[TestContext] = ContextVar("pytest_bbi_test_context", default=TestContext())
+_CURRENT: ContextVar[TestContext] = ContextVar("pytest_bbi_test_context", default=TestContext())  # noqa: B039 (frozen)
 
 
 def current() -> TestContext:

@@ -33,7 +33,7 @@ class AdversaryError(BbiError, ValueError):
 
 
 class BbiWarning(UserWarning):
-    """A result the user should see even though the assertion passed (e.g. a timed-out adversary)."""
+    """Something the user should see although the assertion passed, e.g. a timed-out adversary."""
 
 
 class Distinguishable(AssertionError):
@@ -49,8 +49,9 @@ class Distinguishable(AssertionError):
 
 
 class Inconclusive(Distinguishable):
-    """A ``mode="certify"`` decision failed because the budget could not certify ε.
+    """The decision failed for want of evidence rather than on evidence of a difference.
 
-    No adversary was shown to exceed ε, but some upper bound stayed above it. The verdict's
-    ``queries_to_decide`` estimates the budget that would settle the question.
+    Either ``mode="certify"`` could not bring every upper bound below ε (the verdict's
+    ``queries_to_decide`` estimates the budget that would), or every adversary ran out of time,
+    so nothing was tested.
     """

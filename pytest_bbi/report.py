@@ -19,6 +19,13 @@ def _headline(verdict: Verdict, teacher: str, student: str) -> str:
             f"student {student!r} is distinguishable from teacher {teacher!r}{where}: "
             f"an adversary's advantage exceeds ε={verdict.epsilon:g}"
         )
+    if verdict.decision == "inconclusive" and all(
+        result.timed_out for result in verdict.adversaries.values()
+    ):
+        return (
+            f"nothing was tested for student {student!r} against teacher {teacher!r}{where}: "
+            "every adversary ran out of its time budget"
+        )
     if verdict.decision == "inconclusive":
         decide = (
             f"about {verdict.queries_to_decide} queries would likely decide"

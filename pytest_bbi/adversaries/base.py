@@ -20,7 +20,7 @@ class LabeledPair:
 
 @dataclass(frozen=True)
 class Trial:
-    """A held-out pair in hidden order: the adversary must say whether ``first`` is the teacher's."""
+    """A held-out pair in hidden order: is ``first`` the teacher's completion?"""
 
     prompt: str
     first: str
@@ -73,7 +73,8 @@ class Adversary(Protocol):
     An adversary learns from training pairs (roles known) and then, for each held-out trial,
     returns the probability that ``trial.first`` is the teacher's completion. It never computes
     p-values: the core counts its correct identifications and does the statistics. A probability
-    of exactly 0.5 is a coin flip, settled by the core with a seeded coin.
+    of exactly 0.5 is a coin flip, settled by the core with a seeded coin. The time budget t
+    covers ``decide`` only: load models and other one-time setup in the constructor.
 
     Attributes:
         name: the name results are reported under.

@@ -1,4 +1,4 @@
-"""The embedding adversary: sentence-embedding differences of completions, compared pairwise."""
+"""The embedding adversary: MiniLM sentence embeddings of completions, compared pairwise."""
 
 from __future__ import annotations
 
@@ -97,6 +97,7 @@ class EmbeddingAdversary:
     def __init__(self, *, c: float = 0.5, batch_size: int = 64) -> None:
         self.c = c
         self.batch_size = batch_size
+        load_encoder()  # one-time setup, before the game starts: not counted against t
 
     def decide(
         self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline

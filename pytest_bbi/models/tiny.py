@@ -86,6 +86,7 @@ def _character_tokenizer() -> PreTrainedTokenizerFast:
         padding_side="left",
     )
 
+
 PROMPTS: tuple[str, ...] = tuple(f"Q: {question} A:" for question, _ in _CORPUS)
 """The corpus questions in the format the tiny models answer."""
 

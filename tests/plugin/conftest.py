@@ -8,17 +8,17 @@ SCRIPTED = (Path(__file__).parent.parent / "scripted.py").read_text()
 
 MODELS = (
     SCRIPTED
-    + '''
+    + """
 
 from pytest_bbi.models import from_callable
 
 teacher = from_callable(teacher_fn, name="teacher")
 identical = from_callable(teacher_fn, name="identical-student")
 tic = from_callable(tic_fn, name="tic-student")
-'''
+"""
 )
 
-USER_TESTS = '''
+USER_TESTS = """
 import pytest
 import pytest_bbi as bbi
 from pytest_bbi.models import load
@@ -38,7 +38,7 @@ def test_tic_student(teacher):
         teacher, load("python:scripted_models:tic"), PROMPTS,
         budget=bbi.Budget(queries=300, seconds=60), epsilon=0.1,
     )
-'''
+"""
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ def test_unknown_teacher_scheme_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess("--bbi-teacher=gpt:whatever")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*--bbi-teacher / bbi_teacher: model spec 'gpt:whatever' names an unknown backend 'gpt'*"
-         "known backends: hf:, python:*"]
+        [
+            "*--bbi-teacher / bbi_teacher: model spec 'gpt:whatever' names an unknown backend"
+            " 'gpt'*known backends: hf:, python:*"
+        ]
     )
 
 
@@ -18,7 +20,9 @@ def test_spec_without_scheme_is_a_usage_error(pytester):
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*bbi_student*is not of the form SCHEME:TARGET*hf:path/to/model-dir*"])
+    result.stderr.fnmatch_lines(
+        ["*bbi_student*is not of the form SCHEME:TARGET*hf:path/to/model-dir*"]
+    )
 
 
 def test_missing_model_names_the_option(pytester):

@@ -108,7 +108,9 @@ def test_not_a_model():
 
 def test_unknown_adversary_lists_the_available_ones():
     budget = bbi.Budget(queries=20, adversaries=["stylo"])
-    with pytest.raises(bbi.AdversaryError, match=r"unknown adversary 'stylo'; available .*embedding"):
+    with pytest.raises(
+        bbi.AdversaryError, match=r"unknown adversary 'stylo'; available .*embedding"
+    ):
         bbi.assert_indistinguishable(TEACHER, STUDENT, PROMPTS, budget=budget, epsilon=0.1)
 
 

@@ -42,7 +42,9 @@ def test_teacher_against_itself_fails_at_most_alpha_plus_three_sigma():
         except bbi.Distinguishable:
             failures += 1
     sigma = math.sqrt(ALPHA * (1 - ALPHA) / REPLICATIONS)
-    assert failures / REPLICATIONS <= ALPHA + 3 * sigma, f"{failures}/{REPLICATIONS} A/A runs failed"
+    assert failures / REPLICATIONS <= ALPHA + 3 * sigma, (
+        f"{failures}/{REPLICATIONS} A/A runs failed"
+    )
 
 
 def test_detect_has_power_against_a_tic_on_the_same_seeds():

@@ -21,6 +21,13 @@ class Slow:
         return [0.5] * len(trials)
 
 
+class Instant:
+    name = "instant"
+
+    def decide(self, train, trials, deadline):
+        return [0.5] * len(trials)
+
+
 class Oversleeper:
     """Ignores the deadline; the core must still refuse its late answer."""
 
@@ -33,7 +40,7 @@ class Oversleeper:
 
 @pytest.mark.parametrize("adversary", [Slow(), Oversleeper()])
 def test_timed_out_adversary_is_reported_and_warned(adversary):
-    budget = bbi.Budget(queries=40, seconds=0.01, adversaries=["stylometric", adversary])
+    budget = bbi.Budget(queries=40, seconds=0.01, adversaries=[Instant(), adversary])
     with pytest.warns(bbi.BbiWarning, match=rf"adversary '{adversary.name}' ran out"):
         verdict = bbi.assert_indistinguishable(
             TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.2, seed=0
@@ -42,11 +49,27 @@ def test_timed_out_adversary_is_reported_and_warned(adversary):
     assert result.timed_out
     assert (result.correct, result.total, result.p_value) == (0, 0, 1.0)
     assert (result.lower, result.upper) == (-1.0, 1.0)
+    assert verdict.adversaries["instant"].total == 20
+
+
+@pytest.mark.parametrize("mode", ["detect", "certify"])
+def test_when_every_adversary_times_out_nothing_was_tested(mode):
+    budget = bbi.Budget(queries=40, seconds=0.01, adversaries=[Slow()])
+    with (
+        pytest.warns(bbi.BbiWarning),
+        pytest.raises(bbi.Inconclusive, match=r"nothing was tested .* every adversary ran out"),
+    ):
+        bbi.assert_indistinguishable(
+            TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.2, mode=mode, seed=0
+        )
 
 
 def test_timed_out_adversary_blocks_certification_and_is_named_in_the_failure():
     budget = bbi.Budget(queries=40, seconds=0.01, adversaries=[Slow()])
-    with pytest.raises(bbi.Inconclusive, match=r"slow: ran out of its time budget") as failure:
+    with (
+        pytest.warns(bbi.BbiWarning),
+        pytest.raises(bbi.Inconclusive, match=r"slow: ran out of its time budget") as failure,
+    ):
         bbi.assert_indistinguishable(
             TEACHER, TIC, PROMPTS, budget=budget, epsilon=0.2, mode="certify", seed=0
         )
