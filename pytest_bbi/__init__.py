@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from pytest_bbi.buckets import register_capability
 from pytest_bbi.budget import Budget
 from pytest_bbi.errors import (
     AdversaryError,
@@ -21,11 +22,12 @@ from pytest_bbi.errors import (
     ModelSpecError,
     PromptError,
 )
-from pytest_bbi.verdict import AdversaryResult, Example, Verdict
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Example, Verdict
 
 if TYPE_CHECKING:
-    from pytest_bbi import adversaries, models
+    from pytest_bbi import adversaries, models, prompts, strategies
     from pytest_bbi.adversaries import Adversary
+    from pytest_bbi.agreement import Disagreement, assert_agree
     from pytest_bbi.assertion import assert_indistinguishable
     from pytest_bbi.models import Model
 
@@ -33,6 +35,10 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, tuple[str, str | None]] = {
     "assert_indistinguishable": ("pytest_bbi.assertion", "assert_indistinguishable"),
+    "assert_agree": ("pytest_bbi.agreement", "assert_agree"),
+    "Disagreement": ("pytest_bbi.agreement", "Disagreement"),
+    "prompts": ("pytest_bbi.prompts", None),
+    "strategies": ("pytest_bbi.strategies", None),
     "Adversary": ("pytest_bbi.adversaries", "Adversary"),
     "Model": ("pytest_bbi.models", "Model"),
     "adversaries": ("pytest_bbi.adversaries", None),
@@ -45,8 +51,10 @@ __all__ = [
     "AdversaryResult",
     "BbiError",
     "BbiWarning",
+    "BucketResult",
     "Budget",
     "BudgetError",
+    "Disagreement",
     "Distinguishable",
     "Example",
     "Inconclusive",
@@ -57,8 +65,12 @@ __all__ = [
     "Verdict",
     "__version__",
     "adversaries",
+    "assert_agree",
     "assert_indistinguishable",
     "models",
+    "prompts",
+    "register_capability",
+    "strategies",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from pytest_bbi.errors import BbiError
 
@@ -45,3 +46,32 @@ def check_bucket(name: object, known: Iterable[str] = DEFAULT_BUCKETS) -> str:
             "Add your own with the ini key `bbi_capabilities`."
         )
     return name
+
+
+_registered: dict[str, Any] = {}
+
+
+def register_capability(name: str, prompts: Any = None) -> None:
+    """Add a capability bucket to the taxonomy, optionally with its default prompts.
+
+    Call it at import time of a ``conftest.py`` (or use the ini key ``bbi_capabilities``).
+
+    Args:
+        name: the bucket name, as used in ``@pytest.mark.capability(name)``.
+        prompts: the bucket's default prompts (a list of strings or a Hypothesis strategy),
+            used when a test marked with this bucket passes ``prompts=None``.
+
+    Raises:
+        UnknownBucketError: when ``name`` is not a non-empty identifier-like string.
+    """
+    if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
+        raise UnknownBucketError(
+            f"register_capability({name!r}): a capability name is a word such as 'legal' or "
+            "'customer-support'."
+        )
+    _registered[name] = prompts
+
+
+def registered_capabilities() -> dict[str, Any]:
+    """The buckets added with :func:`register_capability`, with their default prompts or None."""
+    return dict(_registered)

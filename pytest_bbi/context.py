@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,12 +23,16 @@ class TestContext:
         seed: the session's run seed.
         capability: the bucket named by the test's ``capability`` marker, if any.
         buckets: the capability taxonomy in force.
+        bucket_epsilon: per-bucket ε overrides (ini ``bbi_bucket_epsilon``).
+        bucket_alpha: per-bucket α overrides (ini ``bbi_bucket_alpha``).
         record: called with every verdict the test produces.
     """
 
     seed: int = DEFAULT_SEED
     capability: str | None = None
     buckets: tuple[str, ...] = DEFAULT_BUCKETS
+    bucket_epsilon: Mapping[str, float] = field(default_factory=dict)
+    bucket_alpha: Mapping[str, float] = field(default_factory=dict)
     record: Callable[[Verdict], None] = field(default=lambda verdict: None)
 
 

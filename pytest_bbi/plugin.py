@@ -6,20 +6,27 @@ never imports torch, transformers or sentence-transformers.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
 
 from pytest_bbi import context
-from pytest_bbi.buckets import DEFAULT_BUCKETS, UnknownBucketError, check_bucket
+from pytest_bbi.buckets import (
+    DEFAULT_BUCKETS,
+    UnknownBucketError,
+    check_bucket,
+    registered_capabilities,
+)
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import Model
 from pytest_bbi.models.registry import parse_spec
 
 SEED_KEY = pytest.StashKey[int]()
 BUCKETS_KEY = pytest.StashKey[tuple[str, ...]]()
+OVERRIDES_KEY = pytest.StashKey[tuple[dict[str, float], dict[str, float]]]()
 ROLES = ("teacher", "student")
 _SEED_LIMIT = 2**32
 
@@ -43,7 +50,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=f"model spec of the `{role}` fixture, e.g. hf:path/to/dir or python:mod:factory.",
         )
         parser.addini(f"bbi_{role}", f"model spec of the `{role}` fixture.", default="")
+    group.addoption(
+        "--bbi-capability",
+        dest="bbi_capability",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only tests marked with this capability (repeatable).",
+    )
     parser.addini("bbi_seed", "run seed (an int, or 'random'); default 0.", default="0")
+    parser.addini(
+        "bbi_bucket_epsilon",
+        "per-bucket ε overrides, one BUCKET=VALUE per line (e.g. style=0.2).",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "bbi_bucket_alpha",
+        "per-bucket α overrides, one BUCKET=VALUE per line (e.g. safety=0.01).",
+        type="linelist",
+        default=[],
+    )
     parser.addini(
         "bbi_capabilities",
         "extra capability bucket names, one per line, added to the default taxonomy.",
@@ -86,7 +113,17 @@ def pytest_configure(config: pytest.Config) -> None:
         seed = _parse_seed(config.getoption("bbi_seed") or config.getini("bbi_seed"))
     config.stash[SEED_KEY] = seed
     extra: list[str] = config.getini("bbi_capabilities")
-    config.stash[BUCKETS_KEY] = tuple(dict.fromkeys([*DEFAULT_BUCKETS, *extra]))
+    buckets = tuple(dict.fromkeys([*DEFAULT_BUCKETS, *extra, *registered_capabilities()]))
+    config.stash[BUCKETS_KEY] = buckets
+    config.stash[OVERRIDES_KEY] = (
+        _overrides(config, "bbi_bucket_epsilon", buckets, lambda value: 0 <= value < 1, "[0, 1)"),
+        _overrides(config, "bbi_bucket_alpha", buckets, lambda value: 0 < value < 1, "(0, 1)"),
+    )
+    for name in config.getoption("bbi_capability"):
+        try:
+            check_bucket(name, buckets)
+        except UnknownBucketError as error:
+            raise pytest.UsageError(f"--bbi-capability: {error}") from None
     for role in ROLES:
         spec = _model_spec(config, role)
         if spec:
@@ -96,6 +133,32 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"--bbi-{role} / bbi_{role}: {error}") from None
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")
+
+
+def _overrides(
+    config: pytest.Config,
+    key: str,
+    buckets: tuple[str, ...],
+    valid: Callable[[float], bool],
+    interval: str,
+) -> dict[str, float]:
+    overrides: dict[str, float] = {}
+    for line in config.getini(key):
+        bucket, sep, raw = (part.strip() for part in line.partition("="))
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not sep or not valid(value):
+            raise pytest.UsageError(
+                f"ini {key}: {line!r} must read BUCKET=VALUE with VALUE in {interval}, "
+                "e.g. style=0.2."
+            )
+        try:
+            overrides[check_bucket(bucket, buckets)] = value
+        except UnknownBucketError as error:
+            raise pytest.UsageError(f"ini {key}: {error}") from None
+    return overrides
 
 
 class _XdistSeed:
@@ -127,10 +190,17 @@ def _capability(item: pytest.Item) -> str | None:
         raise pytest.UsageError(f"{item.nodeid}: {error}") from None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Validate every ``capability`` marker before any test runs."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Validate every ``capability`` marker, and keep only ``--bbi-capability`` tests if given."""
+    selected: list[str] = config.getoption("bbi_capability")
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
     for item in items:
-        _capability(item)
+        capability = _capability(item)
+        (kept if not selected or capability in selected else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 @pytest.hookimpl(wrapper=True)
@@ -145,6 +215,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             seed=item.config.stash[SEED_KEY],
             capability=_capability(item),
             buckets=item.config.stash[BUCKETS_KEY],
+            bucket_epsilon=item.config.stash[OVERRIDES_KEY][0],
+            bucket_alpha=item.config.stash[OVERRIDES_KEY][1],
             record=record,
         )
     )

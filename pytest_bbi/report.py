@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pytest_bbi.verdict import AdversaryResult, Verdict
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Verdict
 
 _EXCERPT = 160
+_COLUMNS = "  {:<14} {:<14} {:>9}  {:<18} {:>11}  {:>9}  {:>8}  {}"
 
 
 def _excerpt(text: str) -> str:
@@ -12,19 +13,38 @@ def _excerpt(text: str) -> str:
     return repr(shown)
 
 
+def _where(buckets: list[str]) -> str:
+    named = [bucket for bucket in buckets if bucket != "all"]
+    if not named:
+        return ""
+    if len(named) == 1:
+        return f" on capability {named[0]!r}"
+    return f" on capabilities {', '.join(repr(b) for b in named)}"
+
+
 def _headline(verdict: Verdict, teacher: str, student: str) -> str:
-    where = f" on capability {verdict.capability!r}" if verdict.capability else ""
+    pair = f"student {student!r}", f"teacher {teacher!r}"
     if verdict.decision == "distinguishable":
-        return (
-            f"student {student!r} is distinguishable from teacher {teacher!r}{where}: "
-            f"an adversary's advantage exceeds ε={verdict.epsilon:g}"
+        where = _where(
+            [
+                name
+                for name, bucket in verdict.buckets.items()
+                if any(result.rejected for result in bucket.adversaries.values())
+            ]
         )
+        return (
+            f"{pair[0]} is distinguishable from {pair[1]}{where}: an adversary's advantage "
+            f"exceeds ε={verdict.epsilon:g}"
+        )
+    where = _where(list(verdict.buckets))
     if verdict.decision == "inconclusive" and all(
-        result.timed_out for result in verdict.adversaries.values()
+        result.timed_out
+        for bucket in verdict.buckets.values()
+        for result in bucket.adversaries.values()
     ):
         return (
-            f"nothing was tested for student {student!r} against teacher {teacher!r}{where}: "
-            "every adversary ran out of its time budget"
+            f"nothing was tested for {pair[0]} against {pair[1]}{where}: every adversary ran "
+            "out of its time budget"
         )
     if verdict.decision == "inconclusive":
         decide = (
@@ -33,22 +53,23 @@ def _headline(verdict: Verdict, teacher: str, student: str) -> str:
             else "raise the budget (queries or seconds) to decide"
         )
         return (
-            f"cannot certify student {student!r} against teacher {teacher!r}{where}: some "
-            f"advantage's upper bound is above ε={verdict.epsilon:g} ({decide})"
+            f"cannot certify {pair[0]} against {pair[1]}{where}: some advantage's upper bound "
+            f"is above ε ({decide})"
         )
-    return f"student {student!r} is {verdict.decision} from teacher {teacher!r}{where}"
+    return f"{pair[0]} is {verdict.decision} from {pair[1]}{where}"
 
 
-_COLUMNS = "  {:<14} {:>9}  {:<18} {:>11}  {:>9}  {:>8}  {}"
-
-
-def _row(result: AdversaryResult) -> str:
-    status = (
-        "timed out"
-        if result.timed_out
-        else ("rejects H0" if result.rejected else "no evidence above ε")
-    )
+def _row(bucket: BucketResult, result: AdversaryResult) -> str:
+    if result.timed_out:
+        status = "timed out"
+    elif result.rejected:
+        status = "rejects H0"
+    elif result.upper <= bucket.epsilon:
+        status = "within ε"
+    else:
+        status = "no evidence above ε"
     return _COLUMNS.format(
+        bucket.name,
         result.name,
         f"{result.advantage:+.3f}",
         f"[{result.lower:+.3f}, {result.upper:+.3f}]",
@@ -57,6 +78,26 @@ def _row(result: AdversaryResult) -> str:
         f"{result.seconds:.2f}s",
         status,
     )
+
+
+def _examples(bucket: BucketResult, result: AdversaryResult) -> list[str]:
+    if result.timed_out:
+        return [
+            f"{result.name} ({bucket.name}): ran out of its time budget before deciding; raise "
+            "Budget(seconds=...) to score it."
+        ]
+    if not result.examples:
+        return []
+    lines = [f"{result.name} ({bucket.name}): the held-out pairs it was most sure of"]
+    for rank, example in enumerate(result.examples, start=1):
+        call = "right" if example.correct else "wrong"
+        lines += [
+            f"  {rank}. prompt:  {_excerpt(example.prompt)}",
+            f"     teacher: {_excerpt(example.teacher)}",
+            f"     student: {_excerpt(example.student)}",
+            f"     (confidence {0.5 + example.confidence:.2f}, named the teacher {call})",
+        ]
+    return lines
 
 
 def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
@@ -68,36 +109,35 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
         student: the student's name.
 
     Returns:
-        The headline, the decision's parameters and budget use, one row per adversary
-        (advantage, interval, k/n, p-value, seconds) and each adversary's most confident pairs.
+        The headline (naming the buckets that gave the student away), the decision's parameters
+        and budget use, one row per (bucket, adversary) with advantage, interval, k/n, p-value
+        and seconds, and the most confident pairs of the adversaries that matter.
     """
+    epsilons = sorted({bucket.epsilon for bucket in verdict.buckets.values()})
     lines = [
         _headline(verdict, teacher, student),
-        f"mode={verdict.mode} ε={verdict.epsilon:g} α={verdict.alpha:g} seed={verdict.seed}; "
-        f"spent {verdict.queries} queries, {verdict.seconds:.2f}s of adversary compute "
-        f"(+{verdict.generation_seconds:.2f}s generation)",
+        f"mode={verdict.mode} ε={'/'.join(f'{e:g}' for e in epsilons)} α={verdict.alpha:g} "
+        f"seed={verdict.seed}; spent {verdict.queries} queries, {verdict.seconds:.2f}s of "
+        f"adversary compute (+{verdict.generation_seconds:.2f}s generation)",
         _COLUMNS.format(
-            "adversary", "advantage", "[lower, upper]", "correct/n", "p-value", "time", "status"
+            "capability",
+            "adversary",
+            "advantage",
+            "[lower, upper]",
+            "correct/n",
+            "p-value",
+            "time",
+            "status",
         ),
-        *(_row(result) for result in verdict.adversaries.values()),
     ]
-    for result in verdict.adversaries.values():
-        if result.timed_out:
-            lines.append(
-                f"{result.name}: ran out of its time budget before deciding; raise "
-                "Budget(seconds=...) to score it."
-            )
-            continue
-        if not result.examples:
-            continue
-        lines.append(f"{result.name}: the held-out pairs it was most sure of")
-        for rank, example in enumerate(result.examples, start=1):
-            call = "right" if example.correct else "wrong"
-            lines += [
-                f"  {rank}. prompt:  {_excerpt(example.prompt)}",
-                f"     teacher: {_excerpt(example.teacher)}",
-                f"     student: {_excerpt(example.student)}",
-                f"     (confidence {0.5 + example.confidence:.2f}, named the teacher {call})",
-            ]
+    cells = [
+        (bucket, result)
+        for bucket in verdict.buckets.values()
+        for result in bucket.adversaries.values()
+    ]
+    lines += [_row(bucket, result) for bucket, result in cells]
+    telling = [(b, r) for b, r in cells if r.rejected or r.timed_out] or cells
+    for bucket, result in telling:
+        lines += _examples(bucket, result)
     lines.append(f"replay exactly with --bbi-seed={verdict.seed}")
     return "\n".join(lines)

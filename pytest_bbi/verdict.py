@@ -62,6 +62,32 @@ class AdversaryResult:
 
 
 @dataclass(frozen=True)
+class BucketResult:
+    """One capability bucket's part of a verdict.
+
+    Attributes:
+        name: the bucket (``"all"`` for prompts without a bucket).
+        passed: whether no adversary was shown to exceed ε here (and, in certify mode, every
+            upper bound is within ε).
+        epsilon: the ε this bucket was tested against (ini ``bbi_bucket_epsilon`` may set it).
+        queries: the queries spent on this bucket.
+        advantage: the strongest adversary's advantage in this bucket.
+        lower: the largest lower bound in this bucket.
+        upper: the largest upper bound in this bucket.
+        adversaries: name → :class:`AdversaryResult` in this bucket.
+    """
+
+    name: str
+    passed: bool
+    epsilon: float
+    queries: int
+    advantage: float
+    lower: float
+    upper: float
+    adversaries: Mapping[str, AdversaryResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The outcome of :func:`~pytest_bbi.assert_indistinguishable`.
 
@@ -82,7 +108,11 @@ class Verdict:
         queries: the queries spent (each query is one prompt sent to each model).
         seconds: the adversaries' compute, summed (generation excluded).
         generation_seconds: wall time spent generating completions.
-        adversaries: name → :class:`AdversaryResult`, in the order they ran.
+        adversaries: name → :class:`AdversaryResult`, in the order they ran. With one bucket
+            these are the tested results; over several buckets each adversary's counts are
+            pooled across buckets (``rejected`` when it was rejected in any bucket).
+        buckets: bucket → :class:`BucketResult`; the decision is made over every
+            (bucket, adversary) cell, Holm-corrected (detect) or Bonferroni-bounded (certify).
         seed: the run seed that fixed every draw; pass it as ``--bbi-seed`` to replay.
         capability: the capability bucket tested, when known.
         queries_to_decide: for an inconclusive certify run, a rough estimate of the queries that
@@ -101,12 +131,16 @@ class Verdict:
     seconds: float
     generation_seconds: float
     adversaries: Mapping[str, AdversaryResult] = field(default_factory=dict)
+    buckets: Mapping[str, BucketResult] = field(default_factory=dict)
     seed: int = 0
     capability: str | None = None
     queries_to_decide: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""
-        data = asdict(self)
-        data["adversaries"] = {name: asdict(result) for name, result in self.adversaries.items()}
-        return data
+        return asdict(self)
+
+    @property
+    def failing_buckets(self) -> list[str]:
+        """The buckets where the student was told apart (or, in certify mode, not certified)."""
+        return [name for name, bucket in self.buckets.items() if not bucket.passed]

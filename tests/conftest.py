@@ -1,8 +1,13 @@
-"""Project-wide test settings: offline mode and the ``--runslow`` gate for real-model tests."""
+"""Project-wide test settings: offline mode, derandomized Hypothesis, the ``--runslow`` gate."""
 
 import os
 
 import pytest
+from hypothesis import settings
+
+# Property tests are seeded like every other statistical test here: the same examples each run.
+settings.register_profile("bbi-tests", derandomize=True, database=None, deadline=None)
+settings.load_profile("bbi-tests")
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"

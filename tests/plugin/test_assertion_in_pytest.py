@@ -6,6 +6,16 @@ import xml.etree.ElementTree as ET
 import pytest
 
 
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {
+            key: _without_timings(item)
+            for key, item in value.items()
+            if key not in {"seconds", "generation_seconds"}
+        }
+    return value
+
+
 def _verdicts(junit_path):
     """Verdict dicts recorded per test in the junit XML, timing fields dropped."""
     verdicts = {}
@@ -13,11 +23,7 @@ def _verdicts(junit_path):
         for prop in case.iter("property"):
             if prop.get("name") == "bbi_verdict":
                 verdict = ast.literal_eval(prop.get("value"))
-                verdict.pop("seconds")
-                verdict.pop("generation_seconds")
-                for adversary in verdict["adversaries"].values():
-                    adversary.pop("seconds")
-                verdicts[case.get("name")] = verdict
+                verdicts[case.get("name")] = _without_timings(verdict)
     return verdicts
 
 
@@ -30,9 +36,9 @@ def test_identical_passes_and_tic_fails_with_the_message(user_project, workers):
             "*Distinguishable: student 'tic-student' is distinguishable from teacher 'teacher'"
             " on capability 'style'*",
             "*mode=detect ε=0.1 α=0.05 seed=7; spent 300 queries*",
-            "*stylometric *+0.* [+0.*, +0.*] *1*/150 *rejects H0",
-            "*embedding*/150*",
-            "*stylometric: the held-out pairs it was most sure of",
+            "*style *stylometric *+0.* [+0.*, +0.*] *1*/150 *rejects H0",
+            "*style *embedding*/150*",
+            "*stylometric (style): the held-out pairs it was most sure of",
             "*1. prompt:  'Question *",
             "*teacher: '*",
             "*student: '*",

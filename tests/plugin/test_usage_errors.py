@@ -88,3 +88,48 @@ def test_custom_capability_from_ini_is_accepted(pytester):
         """
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_misspelled_marker_keyword_is_a_usage_error(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.capability(nmae="style")
+        def test_marked(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*use @pytest.mark.capability(NAME) with exactly one bucket*"])
+
+
+def test_capability_registered_in_conftest_with_default_prompts(pytester):
+    pytester.makeconftest(
+        """
+        import pytest_bbi as bbi
+
+        bbi.register_capability("legal", prompts=["Is a verbal contract binding?", "Define tort."])
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        import pytest_bbi as bbi
+        from pytest_bbi.models import from_callable
+
+        model = from_callable(lambda p, s: p.lower(), name="lower")
+
+        @pytest.mark.capability("legal")
+        def test_legal():
+            budget = bbi.Budget(queries=20, adversaries=["stylometric"])
+            verdict = bbi.assert_indistinguishable(model, model, budget=budget, epsilon=0.3)
+            assert list(verdict.buckets) == ["legal"]
+
+        @pytest.mark.capability("legal")
+        def test_needs_no_strategy_for_listed_prompts():
+            budget = bbi.Budget(queries=20, adversaries=["stylometric"])
+            bbi.assert_indistinguishable(model, model, ["a", "b"], budget=budget, epsilon=0.3)
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)

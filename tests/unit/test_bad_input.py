@@ -68,7 +68,7 @@ def test_budget_must_be_a_budget():
 @pytest.mark.parametrize(
     ("prompts", "message"),
     [
-        (None, r"prompts=None: pass the prompts"),
+        (None, r"prompts=None outside a capability: pass the prompts"),
         ([], r"prompts is empty"),
         ("one prompt", r"prompts is a single string"),
         (["fine", 3], r"prompts\[1\] is int"),

@@ -1,0 +1,178 @@
+"""The pairwise identification game: planning queries, generating pairs, scoring adversaries."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytest_bbi.adversaries import Adversary, AdversaryTimeout, Deadline, LabeledPair, Trial
+from pytest_bbi.errors import AdversaryError
+from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.seeding import derive_seed
+from pytest_bbi.verdict import Example
+
+EXAMPLES_PER_ADVERSARY = 3
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of the game: a prompt and how many earlier queries drew the same prompt."""
+
+    prompt: str
+    sample_index: int
+
+
+@dataclass(frozen=True)
+class Game:
+    """One bucket's material: training pairs and held-out pairs with their hidden order."""
+
+    train: list[LabeledPair]
+    held_out: list[LabeledPair]
+    first_is_teacher: list[bool]
+
+    def trials(self) -> list[Trial]:
+        """The held-out pairs in their hidden order."""
+        return [
+            Trial(pair.prompt, pair.teacher, pair.student)
+            if teacher_first
+            else Trial(pair.prompt, pair.student, pair.teacher)
+            for pair, teacher_first in zip(self.held_out, self.first_is_teacher, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class Score:
+    """An adversary's count in one game, before any statistics."""
+
+    correct: int
+    total: int
+    seconds: float
+    timed_out: bool
+    examples: tuple[Example, ...]
+
+
+def plan_queries(
+    prompts: Sequence[str], queries: int, run_seed: int, stratum: str = ""
+) -> list[Query]:
+    """Choose q queries: prompts in a seeded random order, cycled when q exceeds them.
+
+    Args:
+        prompts: the prompt distribution D (or one bucket of it), as a finite list.
+        queries: how many queries to plan.
+        run_seed: the run seed.
+        stratum: the bucket the prompts belong to, so each bucket is shuffled independently.
+
+    Returns:
+        The queries; a prompt's k-th appearance has sample index k.
+    """
+    order = list(range(len(prompts)))
+    random.Random(derive_seed(run_seed, "acquisition", stratum)).shuffle(order)
+    seen: dict[str, int] = {}
+    planned: list[Query] = []
+    for position in range(queries):
+        prompt = prompts[order[position % len(order)]]
+        planned.append(Query(prompt, seen.get(prompt, 0)))
+        seen[prompt] = seen.get(prompt, 0) + 1
+    return planned
+
+
+def generate_role(model: Model, role: str, queries: Sequence[Query], run_seed: int) -> list[str]:
+    """Ask ``model`` every query, in one call, with the seeds of ``role``.
+
+    Args:
+        model: the model.
+        role: ``"teacher"`` or ``"student"``; each role gets its own, independent seeds.
+        queries: the planned queries.
+        run_seed: the run seed.
+
+    Returns:
+        One completion per query.
+    """
+    prompts = [query.prompt for query in queries]
+    seeds = [derive_seed(run_seed, role, query.prompt, query.sample_index) for query in queries]
+    return check_completions(model.name, prompts, model.generate(prompts, seeds))
+
+
+def make_game(
+    queries: Sequence[Query],
+    teacher_outputs: Sequence[str],
+    student_outputs: Sequence[str],
+    train_queries: int,
+    run_seed: int,
+    stratum: str = "",
+) -> Game:
+    """Split generated pairs into training and held-out pairs; hide each held-out order."""
+    pairs = [
+        LabeledPair(query.prompt, teacher_output, student_output)
+        for query, teacher_output, student_output in zip(
+            queries, teacher_outputs, student_outputs, strict=True
+        )
+    ]
+    coin = random.Random(derive_seed(run_seed, "order", stratum))
+    held_out = pairs[train_queries:]
+    return Game(
+        train=pairs[:train_queries],
+        held_out=held_out,
+        first_is_teacher=[coin.random() < 0.5 for _ in held_out],
+    )
+
+
+def _check_probabilities(adversary: Adversary, answer: object, expected: int) -> list[float]:
+    try:
+        probabilities = [float(value) for value in answer]  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as error:
+        raise AdversaryError(
+            f"adversary {adversary.name!r} returned {answer!r:.80}; decide() must return one "
+            "probability per trial."
+        ) from error
+    if len(probabilities) != expected:
+        raise AdversaryError(
+            f"adversary {adversary.name!r} returned {len(probabilities)} probabilities for "
+            f"{expected} trials; decide() must return exactly one per trial."
+        )
+    if not all(0.0 <= value <= 1.0 for value in probabilities):
+        raise AdversaryError(
+            f"adversary {adversary.name!r} returned a value outside [0, 1] (or NaN); decide() "
+            "returns P(first is the teacher's completion)."
+        )
+    return probabilities
+
+
+def score_adversary(
+    adversary: Adversary, game: Game, seconds: float | None, run_seed: int, stratum: str = ""
+) -> Score:
+    """Let one adversary play a game within its time budget and count its correct calls.
+
+    A probability of exactly 0.5 is settled by a seeded coin, so an adversary that cannot
+    decide is scored as guessing, which keeps the count Binomial(n, ½) under H0. An answer
+    returned after the deadline is refused: the adversary is reported as timed out.
+    """
+    deadline = Deadline(seconds)
+    try:
+        answer = adversary.decide(game.train, game.trials(), deadline)
+    except AdversaryTimeout:
+        return Score(0, 0, deadline.elapsed(), True, ())
+    elapsed = deadline.elapsed()
+    if deadline.expired():
+        return Score(0, 0, elapsed, True, ())
+    probabilities = _check_probabilities(adversary, answer, len(game.held_out))
+    tie_coin = random.Random(derive_seed(run_seed, f"ties:{adversary.name}", stratum))
+    correct_flags: list[bool] = []
+    for probability, teacher_first in zip(probabilities, game.first_is_teacher, strict=True):
+        says_first = tie_coin.random() < 0.5 if probability == 0.5 else probability > 0.5
+        correct_flags.append(says_first == teacher_first)
+    ranked = sorted(
+        range(len(probabilities)), key=lambda index: (-abs(probabilities[index] - 0.5), index)
+    )
+    examples = tuple(
+        Example(
+            prompt=game.held_out[index].prompt,
+            teacher=game.held_out[index].teacher,
+            student=game.held_out[index].student,
+            confidence=round(abs(probabilities[index] - 0.5), 6),
+            correct=correct_flags[index],
+        )
+        for index in ranked[:EXAMPLES_PER_ADVERSARY]
+    )
+    return Score(sum(correct_flags), len(correct_flags), elapsed, False, examples)
