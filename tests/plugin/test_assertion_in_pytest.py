@@ -1,30 +1,7 @@
 """The core assertion as a user meets it: pass, fail with the message, serial and under -n 2."""
 
-import ast
-import xml.etree.ElementTree as ET
-
 import pytest
-
-
-def _without_timings(value):
-    if isinstance(value, dict):
-        return {
-            key: _without_timings(item)
-            for key, item in value.items()
-            if key not in {"seconds", "generation_seconds"}
-        }
-    return value
-
-
-def _verdicts(junit_path):
-    """Verdict dicts recorded per test in the junit XML, timing fields dropped."""
-    verdicts = {}
-    for case in ET.parse(junit_path).getroot().iter("testcase"):
-        for prop in case.iter("property"):
-            if prop.get("name") == "bbi_verdict":
-                verdict = ast.literal_eval(prop.get("value"))
-                verdicts[case.get("name")] = _without_timings(verdict)
-    return verdicts
+from verdicts import junit_verdicts
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
@@ -57,11 +34,11 @@ def test_same_seed_same_numbers_serial_and_xdist(user_project):
     other = user_project.runpytest_subprocess("--bbi-seed=12", "--junitxml=other.xml")
     for result in (serial, again, xdist, other):
         result.assert_outcomes(passed=1, failed=1)
-    first = _verdicts(user_project.path / "serial.xml")
+    first = junit_verdicts(user_project.path / "serial.xml")
     assert set(first) == {"test_identical_student", "test_tic_student"}
-    assert _verdicts(user_project.path / "again.xml") == first
-    assert _verdicts(user_project.path / "xdist.xml") == first
-    different = _verdicts(user_project.path / "other.xml")
+    assert junit_verdicts(user_project.path / "again.xml") == first
+    assert junit_verdicts(user_project.path / "xdist.xml") == first
+    different = junit_verdicts(user_project.path / "other.xml")
     assert different["test_tic_student"]["seed"] == 12
     assert different["test_tic_student"]["adversaries"] != first["test_tic_student"]["adversaries"]
 

@@ -1,9 +1,7 @@
 """Capabilities in a user's suite: default prompts, selection, ini overrides, strategies, -n 2."""
 
-import ast
-import xml.etree.ElementTree as ET
-
 import pytest
+from verdicts import junit_verdicts
 
 MODELS = """
 import random
@@ -51,23 +49,6 @@ def project(pytester):
     return pytester
 
 
-def _prompts_used(path):
-    verdicts = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        for prop in case.iter("property"):
-            if prop.get("name") == "bbi_verdict":
-                verdict = ast.literal_eval(prop.get("value"))
-                verdicts[case.get("name")] = (
-                    verdict["decision"],
-                    {
-                        n: (b["adversaries"]["stylometric"]["correct"], b["queries"])
-                        for n, b in verdict["buckets"].items()
-                    },
-                    [e["prompt"] for e in verdict["adversaries"]["stylometric"]["examples"]],
-                )
-    return verdicts
-
-
 def test_bucket_defaults_strategies_and_xdist_agree(project):
     args = [
         "--bbi-teacher=python:scripted_models:teacher",
@@ -78,11 +59,10 @@ def test_bucket_defaults_strategies_and_xdist_agree(project):
     serial.assert_outcomes(failed=3)
     xdist.assert_outcomes(failed=3)
     serial.stdout.fnmatch_lines(["*distinguishable*on capability 'style'*"])
-    first = _prompts_used(project.path / "serial.xml")
-    assert first == _prompts_used(project.path / "xdist.xml")
-    assert first["test_style_defaults"][1] == {
-        "style": (first["test_style_defaults"][1]["style"][0], 200)
-    }
+    first = junit_verdicts(project.path / "serial.xml")
+    assert first == junit_verdicts(project.path / "xdist.xml")
+    assert set(first) == {"test_style_defaults", "test_code_strategy", "test_unmarked"}
+    assert first["test_style_defaults"]["buckets"]["style"]["queries"] == 200
 
 
 def test_capability_selection_and_twin_passes(project):

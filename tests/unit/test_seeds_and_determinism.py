@@ -4,6 +4,7 @@ from collections import defaultdict
 
 import pytest
 from scripted import PROMPTS, teacher_fn
+from verdicts import without_timings
 
 import pytest_bbi as bbi
 from pytest_bbi.game import plan_queries
@@ -50,18 +51,7 @@ def test_same_seed_same_verdict_and_different_seed_different_draws():
     third, teacher_c, _ = _run(seed=6)
 
     def numbers(verdict):
-        """The verdict without its timings, which vary from run to run."""
-
-        def strip(value):
-            if isinstance(value, dict):
-                return {
-                    k: strip(v)
-                    for k, v in value.items()
-                    if k not in {"seconds", "generation_seconds"}
-                }
-            return value
-
-        return strip(verdict.to_dict())
+        return without_timings(verdict.to_dict())
 
     assert teacher_a == teacher_b
     assert numbers(first) == numbers(second)
