@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from pytest_bbi.adversaries import Adversary
     from pytest_bbi.agreement import Disagreement, assert_agree
     from pytest_bbi.assertion import assert_indistinguishable
+    from pytest_bbi.fingerprinting import fingerprint
+    from pytest_bbi.fingerprints import Fingerprint
     from pytest_bbi.models import Model
 
 __version__ = "0.1.0"
@@ -37,6 +39,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "assert_indistinguishable": ("pytest_bbi.assertion", "assert_indistinguishable"),
     "assert_agree": ("pytest_bbi.agreement", "assert_agree"),
     "Disagreement": ("pytest_bbi.agreement", "Disagreement"),
+    "Fingerprint": ("pytest_bbi.fingerprints", "Fingerprint"),
+    "fingerprint": ("pytest_bbi.fingerprinting", "fingerprint"),
     "prompts": ("pytest_bbi.prompts", None),
     "strategies": ("pytest_bbi.strategies", None),
     "Adversary": ("pytest_bbi.adversaries", "Adversary"),
@@ -57,6 +61,7 @@ __all__ = [
     "Disagreement",
     "Distinguishable",
     "Example",
+    "Fingerprint",
     "Inconclusive",
     "Model",
     "ModelOutputError",
@@ -67,6 +72,7 @@ __all__ = [
     "adversaries",
     "assert_agree",
     "assert_indistinguishable",
+    "fingerprint",
     "models",
     "prompts",
     "register_capability",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pytest_bbi.buckets import DEFAULT_BUCKETS
 
 if TYPE_CHECKING:
+    from pytest_bbi.fingerprints import Fingerprint
     from pytest_bbi.verdict import Verdict
 
 DEFAULT_SEED = 0
@@ -26,6 +27,7 @@ class TestContext:
         bucket_epsilon: per-bucket ε overrides (ini ``bbi_bucket_epsilon``).
         bucket_alpha: per-bucket α overrides (ini ``bbi_bucket_alpha``).
         record: called with every verdict the test produces.
+        record_fingerprint: called with every fingerprint the test computes.
     """
 
     seed: int = DEFAULT_SEED
@@ -34,6 +36,7 @@ class TestContext:
     bucket_epsilon: Mapping[str, float] = field(default_factory=dict)
     bucket_alpha: Mapping[str, float] = field(default_factory=dict)
     record: Callable[[Verdict], None] = field(default=lambda verdict: None)
+    record_fingerprint: Callable[[Fingerprint], None] = field(default=lambda document: None)
 
 
 _CURRENT: ContextVar[TestContext] = ContextVar("pytest_bbi_test_context", default=TestContext())  # noqa: B039 (frozen)

@@ -6,9 +6,11 @@ never imports torch, transformers or sentence-transformers.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,9 @@ from pytest_bbi.models.registry import parse_spec
 SEED_KEY = pytest.StashKey[int]()
 BUCKETS_KEY = pytest.StashKey[tuple[str, ...]]()
 OVERRIDES_KEY = pytest.StashKey[tuple[dict[str, float], dict[str, float]]]()
+ENTRIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
+VERDICT_PROPERTY = "bbi_verdict"
+FINGERPRINT_PROPERTY = "bbi_fingerprint"
 ROLES = ("teacher", "student")
 _SEED_LIMIT = 2**32
 
@@ -57,6 +62,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME",
         help="run only tests marked with this capability (repeatable).",
+    )
+    group.addoption(
+        "--bbi-report",
+        dest="bbi_report",
+        default=None,
+        metavar="PATH.json",
+        help="write every verdict and fingerprint of the session as schema-versioned JSON.",
+    )
+    group.addoption(
+        "--bbi-html",
+        dest="bbi_html",
+        default=None,
+        metavar="PATH.html",
+        help="write a self-contained HTML report with plots of advantage by capability.",
     )
     parser.addini("bbi_seed", "run seed (an int, or 'random'); default 0.", default="0")
     parser.addini(
@@ -112,6 +131,8 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         seed = _parse_seed(config.getoption("bbi_seed") or config.getini("bbi_seed"))
     config.stash[SEED_KEY] = seed
+    config.stash[ENTRIES_KEY] = []
+    config.pluginmanager.register(_Ledger(config.stash[ENTRIES_KEY]), "bbi-ledger")
     extra: list[str] = config.getini("bbi_capabilities")
     buckets = tuple(dict.fromkeys([*DEFAULT_BUCKETS, *extra, *registered_capabilities()]))
     config.stash[BUCKETS_KEY] = buckets
@@ -208,7 +229,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Publish the run seed and capability to assertions made inside the test."""
 
     def record(verdict: Any) -> None:
-        item.user_properties.append(("bbi_verdict", verdict.to_dict()))
+        item.user_properties.append((VERDICT_PROPERTY, verdict.to_dict()))
+
+    def record_fingerprint(document: Any) -> None:
+        item.user_properties.append((FINGERPRINT_PROPERTY, json.loads(document.to_json())))
 
     restore = context.activate(
         context.TestContext(
@@ -218,12 +242,38 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             bucket_epsilon=item.config.stash[OVERRIDES_KEY][0],
             bucket_alpha=item.config.stash[OVERRIDES_KEY][1],
             record=record,
+            record_fingerprint=record_fingerprint,
         )
     )
     try:
         return (yield)
     finally:
         restore()
+
+
+class _Ledger:
+    """Collects recorded verdicts and fingerprints; under xdist they arrive from the workers."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        verdicts = [value for name, value in report.user_properties if name == VERDICT_PROPERTY]
+        fingerprints = [
+            value for name, value in report.user_properties if name == FINGERPRINT_PROPERTY
+        ]
+        if verdicts or fingerprints:
+            self.entries.append(
+                {
+                    "nodeid": report.nodeid,
+                    "outcome": report.outcome,
+                    "verdicts": verdicts,
+                    "fingerprints": fingerprints,
+                }
+            )
 
 
 def _load_role(config: pytest.Config, role: str) -> Model:
@@ -252,3 +302,41 @@ def teacher(pytestconfig: pytest.Config) -> Model:
 def student(pytestconfig: pytest.Config) -> Model:
     """The model under test, loaded once per session from ``--bbi-student`` / ``bbi_student``."""
     return _load_role(pytestconfig, "student")
+
+
+@pytest.fixture
+def bbi_snapshot(snapshot: Any) -> Any:
+    """Syrupy's ``snapshot``, comparing behavioral fingerprints statistically.
+
+    ``assert fingerprint == bbi_snapshot`` fails only on a significant change (Holm across the
+    fingerprint's fields); write or refresh snapshots with ``--snapshot-update``.
+    """
+    from pytest_bbi.snapshot import FingerprintSnapshotExtension
+
+    return snapshot.use_extension(FingerprintSnapshotExtension)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the capability × adversary table once, and write the JSON and HTML reports."""
+    if hasattr(config, "workerinput"):
+        return
+    from pytest_bbi import __version__, session_report
+
+    entries = config.stash[ENTRIES_KEY]
+    seed = config.stash[SEED_KEY]
+    if entries:
+        terminalreporter.write_sep("=", f"bbi: behavioral verdicts (seed={seed})")
+        for line in session_report.summary_table(entries):
+            terminalreporter.write_line(line)
+    report = session_report.build_report(entries, seed=seed, plugin_version=__version__)
+    renderers: tuple[tuple[str, Callable[[], str]], ...] = (
+        ("bbi_report", lambda: json.dumps(report, indent=2, sort_keys=True) + "\n"),
+        ("bbi_html", lambda: session_report.render_html(report)),
+    )
+    for option, render in renderers:
+        path: str | None = config.getoption(option)
+        if path:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(), encoding="utf-8")
+            terminalreporter.write_line(f"bbi: wrote {target}")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pytest_bbi.fingerprints import Fingerprint
 
 Mode = Literal["detect", "certify"]
 Decision = Literal["indistinguishable", "certified", "distinguishable", "inconclusive"]
@@ -139,6 +142,13 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""
         return asdict(self)
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """The teacher/student relation as a fingerprint, for ``assert … == bbi_snapshot``."""
+        from pytest_bbi.fingerprints import relation_fingerprint
+
+        return relation_fingerprint(self)
 
     @property
     def failing_buckets(self) -> list[str]:

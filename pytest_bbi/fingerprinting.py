@@ -1,0 +1,135 @@
+"""``fingerprint``: draws a model's outputs on the test's prompts and summarizes them per bucket."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from importlib import metadata as _metadata
+from typing import Any
+
+import numpy as np
+
+from pytest_bbi import __version__, context
+from pytest_bbi.assertion import _group_by_bucket, _prompt_items, _split_queries
+from pytest_bbi.buckets import check_bucket, registered_capabilities
+from pytest_bbi.budget import Budget
+from pytest_bbi.errors import BudgetError
+from pytest_bbi.fingerprints import Fingerprint, output_statistics
+from pytest_bbi.game import generate_role, plan_queries
+from pytest_bbi.models.base import Model
+
+ENCODER = "all-MiniLM-L6-v2"
+"""The sentence encoder behind the ``prompt_similarity`` field."""
+
+
+def _prompt_similarities(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+    """Cosine similarity of each completion's MiniLM embedding to its prompt's."""
+    from pytest_bbi.adversaries.base import Deadline
+    from pytest_bbi.adversaries.embedding import embed
+
+    texts = sorted(set(prompts) | set(completions))
+    rows = {text: row for text, row in zip(texts, embed(texts, Deadline(None)), strict=True)}
+    return [
+        float(np.dot(rows[prompt], rows[completion]))
+        for prompt, completion in zip(prompts, completions, strict=True)
+    ]
+
+
+def _versions(embeddings: bool) -> dict[str, str]:
+    versions = {"pytest_bbi": __version__, "python": platform.python_version()}
+    if embeddings:
+        for package in ("sentence-transformers", "torch"):
+            versions[package] = _metadata.version(package)
+    return versions
+
+
+def fingerprint(
+    model: Model,
+    prompts: object = None,
+    *,
+    budget: Budget,
+    seed: int | None = None,
+    capability: str | None = None,
+    embeddings: bool = True,
+) -> Fingerprint:
+    """Fingerprint one model: summary statistics of its outputs, per capability bucket.
+
+    The prompts are read, and the ``budget.queries`` queries planned and stratified over the
+    buckets, exactly as :func:`~pytest_bbi.assert_indistinguishable` does, and the model answers
+    with the teacher role's seeds: with the same prompts and seed, the fingerprint summarizes
+    the very completions the teacher would give in the identification game. Each bucket gets the
+    fields of :func:`~pytest_bbi.fingerprints.output_statistics`. Compare fingerprints with
+    :func:`~pytest_bbi.fingerprints.compare`, or ``assert fp == bbi_snapshot``.
+
+    Args:
+        model: the model to fingerprint.
+        prompts: the prompt distribution, as for :func:`~pytest_bbi.assert_indistinguishable`;
+            ``None`` inside a capability uses that bucket's default prompts.
+        budget: ``budget.queries`` is the number of completions drawn (its adversaries and
+            seconds are not used).
+        seed: the run seed; defaults to the session's ``--bbi-seed``.
+        capability: the bucket of untagged prompts; defaults to the test's ``capability``
+            marker.
+        embeddings: whether to add ``prompt_similarity`` (MiniLM cosine similarity of each
+            completion to its prompt; loads the offline encoder).
+
+    Returns:
+        A ``"model"`` fingerprint; its metadata records the model's name and identity, the seed,
+        the queries and the package versions. It is also recorded in the session's JSON report.
+
+    Raises:
+        BbiError: for bad arguments, prompts or model outputs; the message says the fix.
+    """
+    if not isinstance(budget, Budget):
+        raise BudgetError(
+            f"budget={budget!r}: pass a pytest_bbi.Budget, e.g. budget=Budget(queries=400)."
+        )
+    if not isinstance(model, Model):
+        raise BudgetError(
+            f"model={model!r} is not a model: pass a model from pytest_bbi.models.load('hf:...'), "
+            "the `teacher` or `student` fixture, or wrap a function with "
+            "pytest_bbi.models.from_callable(fn, name=...)."
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BudgetError(f"seed={seed!r}: the seed must be an int (or None for --bbi-seed).")
+    test_context = context.current()
+    known = (*test_context.buckets, *registered_capabilities())
+    capability = capability if capability is not None else test_context.capability
+    if capability is not None:
+        check_bucket(capability, known)
+    run_seed = test_context.seed if seed is None else seed
+    groups = _group_by_bucket(_prompt_items(prompts, capability, budget, run_seed), known)
+    split = _split_queries(budget.queries, list(groups))
+    plans = {
+        bucket: plan_queries(groups[bucket], split[bucket], run_seed, bucket) for bucket in groups
+    }
+    every_query = [query for plan in plans.values() for query in plan]
+    completions = generate_role(model, "teacher", every_query, run_seed)
+    asked = [query.prompt for query in every_query]
+    similarities = _prompt_similarities(asked, completions) if embeddings else None
+
+    statistics: dict[str, dict[str, dict[str, Any]]] = {}
+    start = 0
+    for bucket, plan in plans.items():
+        stop = start + len(plan)
+        statistics[bucket] = output_statistics(
+            completions[start:stop],
+            asked[start:stop],
+            None if similarities is None else similarities[start:stop],
+        )
+        start = stop
+    document = Fingerprint(
+        kind="model",
+        statistics=statistics,
+        metadata={
+            "model": model.name,
+            "identity": model.identity,
+            "seed": run_seed,
+            "queries": budget.queries,
+            "capability": capability,
+            "embeddings": ENCODER if embeddings else None,
+            "versions": _versions(embeddings),
+        },
+    )
+    test_context.record_fingerprint(document)
+    return document

@@ -1,0 +1,81 @@
+"""The end-of-session table (once, merged across xdist workers) and the JSON and HTML reports."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pytest_bbi.session_report import report_schema
+
+TESTS = """
+import pytest
+import pytest_bbi as bbi
+from pytest_bbi.models import from_callable
+from scripted_models import PROMPTS, teacher_fn, tic_fn
+
+TEACHER = from_callable(teacher_fn, name="teacher")
+BUDGET = bbi.Budget(queries=200, adversaries=["stylometric"])
+
+
+@pytest.mark.capability("style")
+def test_style_twin():
+    bbi.assert_indistinguishable(TEACHER, TEACHER, PROMPTS, budget=BUDGET, epsilon=0.2)
+
+
+@pytest.mark.capability("factual")
+def test_factual_tic():
+    student = from_callable(tic_fn, name="tic")
+    bbi.assert_indistinguishable(TEACHER, student, PROMPTS, budget=BUDGET, epsilon=0.1)
+
+
+@pytest.mark.capability("code")
+def test_code_twin():
+    bbi.assert_indistinguishable(TEACHER, TEACHER, PROMPTS, budget=BUDGET, epsilon=0.2)
+
+
+def test_fingerprint():
+    bbi.fingerprint(TEACHER, PROMPTS, budget=bbi.Budget(queries=40), embeddings=False)
+"""
+
+
+@pytest.fixture
+def project(pytester):
+    scripted = (Path(__file__).parents[1] / "scripted.py").read_text()
+    pytester.makepyfile(scripted_models=scripted, test_three=TESTS)
+    return pytester
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_summary_once_with_every_worker_results_and_valid_reports(project, workers):
+    result = project.runpytest_subprocess(
+        *workers, "--bbi-seed=3", "--bbi-report=out/report.json", "--bbi-html=out/report.html"
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    output = result.stdout.str()
+    assert output.count("bbi: behavioral verdicts (seed=3)") == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*bbi: behavioral verdicts (seed=3)*",
+            "*test_code_twin*code*stylometric*",
+            "*test_factual_tic*factual*stylometric*rejects*",
+            "*test_style_twin*style*stylometric*",
+        ],
+        consecutive=False,
+    )
+    report = json.loads((project.path / "out" / "report.json").read_text())
+    jsonschema.validate(report, report_schema())
+    assert report["seed"] == 3
+    tests = {entry["nodeid"].split("::")[-1]: entry for entry in report["tests"]}
+    assert set(tests) == {
+        "test_code_twin",
+        "test_factual_tic",
+        "test_style_twin",
+        "test_fingerprint",
+    }
+    assert tests["test_factual_tic"]["outcome"] == "failed"
+    assert tests["test_fingerprint"]["fingerprints"][0]["kind"] == "model"
+    html = (project.path / "out" / "report.html").read_text()
+    assert "<svg" in html
+    assert "http://" not in html
+    assert "https://" not in html

@@ -1,0 +1,434 @@
+"""The session report: its JSON schema, the terminal summary table and the HTML page."""
+
+import copy
+import dataclasses
+import json
+import re
+
+import pytest
+
+jsonschema = pytest.importorskip("jsonschema")
+
+from pytest_bbi.fingerprints import (  # noqa: E402
+    Fingerprint,
+    mean_field,
+    proportion_field,
+    relation_fingerprint,
+)
+from pytest_bbi.session_report import (  # noqa: E402
+    REPORT_SCHEMA_VERSION,
+    build_report,
+    render_html,
+    report_schema,
+    summary_table,
+)
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Example, Verdict  # noqa: E402
+
+SCRIPT = "<script>alert(1)</script>"
+RTL = "מה השעה? كم الساعة؟"
+ZERO_WIDTH = "pay\u200bpal \u202eevil"
+
+
+def _result(name, k, n, *, lower, upper, rejected=False, timed_out=False, examples=()):
+    return AdversaryResult(
+        name=name,
+        correct=k,
+        total=n,
+        advantage=2 * k / n - 1 if n else 0.0,
+        lower=lower,
+        upper=upper,
+        p_value=0.001 if rejected else 0.62,
+        seconds=1.25,
+        timed_out=timed_out,
+        rejected=rejected,
+        examples=examples,
+    )
+
+
+def _bucket(name, results, *, epsilon=0.1, queries=200):
+    top = max(results, key=lambda r: r.advantage)
+    return BucketResult(
+        name=name,
+        passed=not any(r.rejected for r in results),
+        epsilon=epsilon,
+        queries=queries,
+        advantage=top.advantage,
+        lower=max(r.lower for r in results),
+        upper=max(r.upper for r in results),
+        adversaries={r.name: r for r in results},
+    )
+
+
+def _distinguishable():
+    """Three buckets × two adversaries; the student gives itself away on robustness prompts."""
+    telling = (
+        Example(SCRIPT, "The answer is 4.", "the answer is 4!!", 0.49, True),
+        Example(RTL, "It is noon.", "It is noon 🙂", 0.41, True),
+        Example(ZERO_WIDTH, "I can't help with that.", "Sure: " + SCRIPT, 0.33, False),
+    )
+    buckets = {
+        "style": _bucket(
+            "style",
+            [
+                _result("stylometric", 52, 100, lower=-0.13, upper=0.21),
+                _result("embedding", 49, 100, lower=-0.19, upper=0.15),
+            ],
+        ),
+        "factual": _bucket(
+            "factual",
+            [
+                _result("stylometric", 50, 100, lower=-0.17, upper=0.17),
+                _result("embedding", 55, 100, lower=-0.08, upper=0.26),
+            ],
+            epsilon=0.2,
+        ),
+        "robustness": _bucket(
+            "robustness",
+            [
+                _result(
+                    "stylometric", 88, 100, lower=0.62, upper=0.87, rejected=True, examples=telling
+                ),
+                _result("embedding", 61, 100, lower=0.05, upper=0.38),
+            ],
+        ),
+    }
+    pooled = {
+        "stylometric": _result("stylometric", 190, 300, lower=0.16, upper=0.36, rejected=True),
+        "embedding": _result("embedding", 165, 300, lower=-0.02, upper=0.2),
+    }
+    return Verdict(
+        passed=False,
+        decision="distinguishable",
+        mode="detect",
+        epsilon=0.1,
+        alpha=0.05,
+        advantage=0.76,
+        lower=0.62,
+        upper=0.87,
+        queries=600,
+        seconds=7.5,
+        generation_seconds=3.2,
+        adversaries=pooled,
+        buckets=buckets,
+        seed=1234,
+        capability=None,
+    )
+
+
+def _inconclusive():
+    """Certify mode, one bucket, one adversary out of time: nothing could be certified."""
+    results = [
+        _result(
+            "stylometric",
+            104,
+            200,
+            lower=-0.08,
+            upper=0.17,
+            examples=(Example("2+2?", "4", "4.", 0.02, True),),
+        ),
+        _result("llm-judge", 0, 0, lower=-1.0, upper=1.0, timed_out=True),
+    ]
+    bucket = _bucket("all", results, epsilon=0.15)
+    return Verdict(
+        passed=False,
+        decision="inconclusive",
+        mode="certify",
+        epsilon=0.15,
+        alpha=0.05,
+        advantage=0.04,
+        lower=-0.08,
+        upper=1.0,
+        queries=200,
+        seconds=30.0,
+        generation_seconds=1.0,
+        adversaries=bucket.adversaries,
+        buckets={"all": bucket},
+        seed=1234,
+        capability="math",
+        queries_to_decide=2400,
+    )
+
+
+FINGERPRINT = {
+    "schema": "pytest-bbi/fingerprint",
+    "version": 1,
+    "kind": "model",
+    "statistics": {
+        "style": {
+            "length": {"type": "mean", "mean": 12.5, "sd": 4.25, "n": 60},
+            "refusal_rate": {"type": "proportion", "k": 3, "n": 60, "rate": 0.05},
+        }
+    },
+    "metadata": {"model": "tiny-student", "prompts": 60},
+}
+
+
+def _entries():
+    return [
+        {
+            "nodeid": "tests/test_distill.py::test_student_matches[robust]",
+            "outcome": "failed",
+            "verdicts": [_distinguishable().to_dict()],
+            "fingerprints": [FINGERPRINT],
+        },
+        {
+            "nodeid": "tests/test_distill.py::test_certify_math",
+            "outcome": "failed",
+            "verdicts": [_inconclusive().to_dict()],
+            "fingerprints": [],
+        },
+        {
+            "nodeid": "tests/test_other.py::test_plain",
+            "outcome": "passed",
+            "verdicts": [],
+            "fingerprints": [],
+        },
+    ]
+
+
+@pytest.fixture
+def report():
+    return build_report(_entries(), seed=1234, plugin_version="0.1.0")
+
+
+def _validator():
+    return jsonschema.Draft202012Validator(report_schema())
+
+
+# --- the document and its schema --------------------------------------------------------------
+
+
+def test_report_is_sorted_plain_json_and_valid(report):
+    assert report["schema"] == "pytest-bbi/report"
+    assert report["version"] == REPORT_SCHEMA_VERSION == 1
+    assert [t["nodeid"] for t in report["tests"]] == sorted(t["nodeid"] for t in _entries())
+    assert json.loads(json.dumps(report)) == report  # no tuples or other non-JSON containers
+    _validator().validate(report)
+
+
+def test_schema_accepts_the_fingerprints_the_package_writes():
+    relation = json.loads(relation_fingerprint(_distinguishable()).to_json())
+    model = Fingerprint(
+        kind="model",
+        statistics={"style": {"refusal": proportion_field(3, 60), "length": mean_field([3, 9])}},
+        metadata={"model": "student", "seed": 1234},
+    )
+    entry = {
+        "nodeid": "t.py::fp",
+        "outcome": "passed",
+        "verdicts": [],
+        "fingerprints": [relation, json.loads(model.to_json())],
+    }
+    _validator().validate(build_report([entry], seed=0, plugin_version="0.1.0"))
+
+
+def test_schema_is_a_valid_draft_2020_12_schema():
+    schema = report_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_schema_names_every_verdict_field():
+    """Adding a field to Verdict (or its parts) means documenting it in report_schema.json."""
+    defs = report_schema()["$defs"]
+    verdict = _distinguishable().to_dict()
+    assert set(defs["verdict"]["required"]) == set(verdict)
+    assert set(defs["bucket"]["required"]) == set(verdict["buckets"]["style"])
+    result = verdict["buckets"]["robustness"]["adversaries"]["stylometric"]
+    assert set(defs["adversary"]["required"]) == set(result)
+    assert set(defs["example"]["required"]) == set(result["examples"][0])
+
+
+def _broken(report, edit):
+    broken = copy.deepcopy(report)
+    edit(broken)
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("what", "edit"),
+    [
+        ("decision enum", lambda r: r["tests"][0]["verdicts"][0].update(decision="maybe")),
+        ("mode enum", lambda r: r["tests"][0]["verdicts"][0].update(mode="guess")),
+        ("missing verdict key", lambda r: r["tests"][0]["verdicts"][0].pop("alpha")),
+        ("missing top-level key", lambda r: r.pop("seed")),
+        ("advantage above 1", lambda r: r["tests"][0]["verdicts"][0].update(advantage=1.5)),
+        (
+            "bucket lower below -1",
+            lambda r: r["tests"][1]["verdicts"][0]["buckets"]["robustness"].update(lower=-1.2),
+        ),
+        (
+            "example without student",
+            lambda r: r["tests"][1]["verdicts"][0]["buckets"]["robustness"]["adversaries"][
+                "stylometric"
+            ]["examples"][0].pop("student"),
+        ),
+        ("fingerprint kind", lambda r: r["tests"][1]["fingerprints"][0].update(kind="other")),
+        (
+            "fingerprint field of unknown type",
+            lambda r: r["tests"][1]["fingerprints"][0]["statistics"]["style"].update(
+                length={"type": "quantiles", "values": [1, 2]}
+            ),
+        ),
+        ("wrong schema name", lambda r: r.update(schema="something/else")),
+        ("unknown verdict key", lambda r: r["tests"][0]["verdicts"][0].update(extra=1)),
+    ],
+)
+def test_invalid_reports_fail_validation(report, what, edit):
+    # tests are sorted: [0] is test_certify_math, [1] is test_student_matches[robust]
+    broken = _broken(report, edit)
+    assert not _validator().is_valid(broken), what
+
+
+# --- the terminal summary ---------------------------------------------------------------------
+
+
+def test_summary_table_is_empty_without_verdicts():
+    assert summary_table([]) == []
+    assert (
+        summary_table(
+            [{"nodeid": "t.py::x", "outcome": "passed", "verdicts": [], "fingerprints": []}]
+        )
+        == []
+    )
+
+
+def test_summary_table_has_one_aligned_row_per_test_bucket_adversary():
+    lines = summary_table(_entries())
+    header, rows = lines[0], lines[1:]
+    assert header.split() == [
+        "test",
+        "capability",
+        "adversary",
+        "advantage",
+        "[lower,",
+        "upper]",
+        "n",
+        "verdict",
+        "queries",
+        "seconds",
+    ]
+    assert len(rows) == 2 + 3 * 2
+    # columns line up: every column starts at the same offset on every line
+    for column in ("capability", "adversary", "verdict"):
+        start = header.index(column)
+        assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows)
+    for column in ("queries", "seconds"):
+        end = header.index(column) + len(column)
+        assert all(row[end - 1] != " " and row[end : end + 1] in ("", " ") for row in rows)
+
+    first = rows[0].split()
+    assert first[:3] == ["test_distill.py::test_certify_math", "all", "stylometric"]
+    assert rows[1].split()[-4:] == ["timed", "out", "200", "1.25"]
+    cells = {tuple(row.split()[1:3]): row for row in rows[2:]}
+    assert re.search(
+        r"\+0\.760  \[\+0\.620, \+0\.870\] +88/100  rejects +200 +1\.25$",
+        cells["robustness", "stylometric"],
+    )
+    assert "within ε" in cells["factual", "stylometric"]
+    assert "no evidence" in cells["style", "stylometric"]
+    assert all(
+        row.split()[0] == "test_distill.py::test_student_matches[robust]" for row in rows[2:]
+    )
+
+
+# --- the HTML page ----------------------------------------------------------------------------
+
+
+def test_html_escapes_every_prompt_and_completion(report):
+    page = render_html(report)
+    assert SCRIPT not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page.lower()
+    assert RTL in page
+    # invisible and reordering code points are shown, never emitted raw
+    assert "\u200b" not in page
+    assert "\u202e" not in page
+    assert '<span class="cp">U+200B</span>' in page
+    assert '<span class="cp">U+202E</span>' in page
+
+
+def test_html_plots_one_whisker_per_bucket_and_adversary_with_the_epsilon_line(report):
+    page = render_html(report)
+    svgs = re.findall(r'<svg class="advantage-plot".*?</svg>', page, flags=re.DOTALL)
+    assert len(svgs) == 2
+    certify, detect = svgs  # sections follow the sorted node ids
+    assert detect.count('class="whisker"') == 3 * 2
+    assert certify.count('class="whisker"') == 2
+    cells = set(re.findall(r'data-bucket="([^"]+)" data-adversary="([^"]+)"', detect))
+    assert cells == {
+        (b, a) for b in ("style", "factual", "robustness") for a in ("stylometric", "embedding")
+    }
+    # style and robustness test ε = 0.1, factual ε = 0.2 (each bucket's own line)
+    assert detect.count('class="epsilon"') == 3
+    assert "ε = 0.1" in detect
+    assert "ε = 0.2" in detect
+    assert certify.count('class="epsilon"') == 1
+    assert "ε = 0.15" in certify
+    for label in ("−1", "−0.5", ">0<", "0.5", ">1<", ">style<", ">factual<", ">robustness<"):
+        assert label in detect
+    assert 'class="legend"' in detect
+    assert ">stylometric</text>" in detect
+
+
+def test_html_legend_explains_rejected_and_timed_out_cells(report):
+    certify, detect = re.findall(r'<g class="legend">.*?</g>', render_html(report), re.DOTALL)
+    assert ">rejects H0</text>" in detect
+    assert ">timed out</text>" not in detect
+    assert ">timed out</text>" in certify
+    assert ">rejects H0</text>" not in certify
+
+
+def test_html_turns_crowded_bucket_labels():
+    verdict = _distinguishable()
+    many = {
+        f"capability-{i}": dataclasses.replace(verdict.buckets["style"], name=f"capability-{i}")
+        for i in range(9)
+    }
+    crowded = dataclasses.replace(verdict, buckets=many).to_dict()
+    entry = {
+        "nodeid": "t.py::crowded",
+        "outcome": "failed",
+        "verdicts": [crowded],
+        "fingerprints": [],
+    }
+    page = render_html(build_report([entry], seed=0, plugin_version="0.1.0"))
+    assert page.count('class="bucket"') == 9
+    assert page.count("rotate(-30") == 9
+    assert page.count('class="whisker"') == 9 * 2
+
+
+def test_html_has_the_summary_pairs_and_fingerprints(report):
+    page = render_html(report)
+    assert '<table id="summary">' in page
+    summary = page[page.index('<table id="summary">') : page.index("</table>")]
+    assert summary.count("<tr>") == 1 + 3
+    assert "distinguishable" in summary
+    assert "inconclusive" in summary
+    assert "seed <code>1234</code>" in page
+    assert "<code>0.1.0</code>" in page
+    pairs = re.findall(r'<table class="pairs">.*?</table>', page, flags=re.DOTALL)
+    assert len(pairs) == 2
+    assert [h for h in re.findall(r"<th>(.*?)</th>", pairs[1])] == [
+        "prompt",
+        "teacher",
+        "student",
+        "adversary confidence",
+    ]
+    assert pairs[1].index("&lt;script&gt;") < pairs[1].index("מה השעה")  # most confident first
+    assert "0.99" in pairs[1]
+    assert '<table class="fingerprint">' in page
+    assert "refusal_rate" in page
+    assert "{type: mean, mean: 12.5, sd: 4.25, n: 60}" in page
+
+
+def test_html_is_self_contained_and_deterministic(report):
+    page = render_html(report)
+    assert "http://" not in page
+    assert "https://" not in page
+    assert "<link" not in page
+    assert "src=" not in page
+    assert page == render_html(copy.deepcopy(report))
+    assert page == render_html(
+        build_report(list(reversed(_entries())), seed=1234, plugin_version="0.1.0")
+    )
