@@ -141,6 +141,26 @@ def _pooled(
     return replace(result, rejected=any(cell_result.rejected for _, cell_result in cells))
 
 
+def _bucket_result(
+    bucket: str, cells: Sequence[tuple[Cell, AdversaryResult]], queries: int, mode: str
+) -> BucketResult:
+    """One bucket's part of the verdict, from its (cell, result) pairs."""
+    results = [result for _, result in cells]
+    passed = not any(result.rejected for result in results)
+    if mode == "certify":
+        passed = passed and all(result.upper <= cell.epsilon for cell, result in cells)
+    return BucketResult(
+        name=bucket,
+        passed=passed,
+        epsilon=cells[0][0].epsilon,
+        queries=queries,
+        advantage=max(result.advantage for result in results),
+        lower=max(result.lower for result in results),
+        upper=max(result.upper for result in results),
+        adversaries={result.name: result for result in results},
+    )
+
+
 def assert_indistinguishable(
     teacher: Model,
     student: Model,
@@ -213,7 +233,6 @@ def assert_indistinguishable(
         ]
     )
     adversaries = resolve(budget.adversaries)
-    seconds = None if budget.seconds is None else budget.seconds / len(groups)
 
     started = time.perf_counter()
     plans = {b: plan_queries(groups[b], split[b], run_seed, b) for b in groups}
@@ -222,6 +241,7 @@ def assert_indistinguishable(
     student_outputs = iter(generate_role(student, "student", every_query, run_seed))
     generation_seconds = time.perf_counter() - started
 
+    seconds = None if budget.seconds is None else budget.seconds / len(groups)
     cells: list[Cell] = []
     for bucket, plan in plans.items():
         game = make_game(
@@ -235,31 +255,19 @@ def assert_indistinguishable(
         cells += [
             Cell(
                 bucket,
-                a.name,
-                score_adversary(a, game, seconds, run_seed, bucket),
+                adversary.name,
+                score_adversary(adversary, game, seconds, run_seed, bucket),
                 epsilons[bucket],
             )
-            for a in adversaries
+            for adversary in adversaries
         ]
     decision, results, per_bucket_to_decide = decide(
         cells, alpha=alpha, mode=mode, train_fraction=budget.train_fraction
     )
-    bound_alpha = alpha / len(cells)
     paired = list(zip(cells, results, strict=True))
     buckets = {
-        bucket: BucketResult(
-            name=bucket,
-            passed=not any(r.rejected for c, r in paired if c.bucket == bucket)
-            and (
-                mode == "detect"
-                or all(r.upper <= c.epsilon for c, r in paired if c.bucket == bucket)
-            ),
-            epsilon=epsilons[bucket],
-            queries=split[bucket],
-            advantage=max(r.advantage for c, r in paired if c.bucket == bucket),
-            lower=max(r.lower for c, r in paired if c.bucket == bucket),
-            upper=max(r.upper for c, r in paired if c.bucket == bucket),
-            adversaries={r.name: r for c, r in paired if c.bucket == bucket},
+        bucket: _bucket_result(
+            bucket, [(c, r) for c, r in paired if c.bucket == bucket], split[bucket], mode
         )
         for bucket in groups
     }
@@ -271,7 +279,7 @@ def assert_indistinguishable(
                 a.name,
                 [(c, r) for c, r in paired if c.adversary == a.name],
                 float(epsilon),
-                bound_alpha,
+                alpha / len(cells),
             )
             for a in adversaries
         }
