@@ -22,6 +22,7 @@ from pytest_bbi.buckets import (
     check_bucket,
     registered_capabilities,
 )
+from pytest_bbi.cache import CachedModel, GenerationCache
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import Model
 from pytest_bbi.models.registry import parse_spec
@@ -76,6 +77,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH.html",
         help="write a self-contained HTML report with plots of advantage by capability.",
+    )
+    group.addoption(
+        "--bbi-cache-dir",
+        dest="bbi_cache_dir",
+        default=None,
+        metavar="DIR",
+        help="generation cache shared by all workers (default: <rootdir>/.bbi_cache).",
+    )
+    group.addoption(
+        "--bbi-no-cache",
+        dest="bbi_no_cache",
+        action="store_true",
+        help="generate every completion afresh; read and write no cache.",
+    )
+    group.addoption(
+        "--bbi-cache-clear",
+        dest="bbi_cache_clear",
+        action="store_true",
+        help="empty the generation cache at the start of the session.",
     )
     parser.addini("bbi_seed", "run seed (an int, or 'random'); default 0.", default="0")
     parser.addini(
@@ -154,6 +174,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"--bbi-{role} / bbi_{role}: {error}") from None
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")
+    if workerinput is None and config.getoption("bbi_cache_clear"):
+        with GenerationCache(_cache_dir(config)) as cache:
+            cache.clear()
 
 
 def _overrides(
@@ -276,7 +299,27 @@ class _Ledger:
             )
 
 
-def _load_role(config: pytest.Config, role: str) -> Model:
+@pytest.fixture(scope="session")
+def bbi_cache(pytestconfig: pytest.Config) -> Generator[GenerationCache | None, None, None]:
+    """This process's handle on the generation cache, or None under ``--bbi-no-cache``.
+
+    Every xdist worker opens the same SQLite file; the controller clears it first under
+    ``--bbi-cache-clear``.
+    """
+    if pytestconfig.getoption("bbi_no_cache"):
+        yield None
+        return
+    cache = GenerationCache(_cache_dir(pytestconfig))
+    yield cache
+    cache.close()
+
+
+def _cache_dir(config: pytest.Config) -> Path:
+    option: str | None = config.getoption("bbi_cache_dir")
+    return Path(option) if option else config.rootpath / ".bbi_cache"
+
+
+def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) -> Model:
     spec = _model_spec(config, role)
     if not spec:
         pytest.fail(
@@ -287,21 +330,22 @@ def _load_role(config: pytest.Config, role: str) -> Model:
     from pytest_bbi.models import load
 
     try:
-        return load(spec)
+        model = load(spec)
     except ModelSpecError as error:
         pytest.fail(f"--bbi-{role} / bbi_{role}: {error}", pytrace=False)
+    return model if cache is None else CachedModel(model, cache)
 
 
 @pytest.fixture(scope="session")
-def teacher(pytestconfig: pytest.Config) -> Model:
-    """The reference model, loaded once per session from ``--bbi-teacher`` / ``bbi_teacher``."""
-    return _load_role(pytestconfig, "teacher")
+def teacher(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> Model:
+    """The reference model from ``--bbi-teacher`` / ``bbi_teacher``, behind the cache."""
+    return _load_role(pytestconfig, "teacher", bbi_cache)
 
 
 @pytest.fixture(scope="session")
-def student(pytestconfig: pytest.Config) -> Model:
-    """The model under test, loaded once per session from ``--bbi-student`` / ``bbi_student``."""
-    return _load_role(pytestconfig, "student")
+def student(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> Model:
+    """The model under test from ``--bbi-student`` / ``bbi_student``, behind the cache."""
+    return _load_role(pytestconfig, "student", bbi_cache)
 
 
 @pytest.fixture
