@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,10 +22,12 @@ from pytest_bbi.buckets import (
     check_bucket,
     registered_capabilities,
 )
-from pytest_bbi.cache import CachedModel, GenerationCache
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import Model
 from pytest_bbi.models.registry import parse_spec
+
+if TYPE_CHECKING:
+    from pytest_bbi.cache import GenerationCache
 
 SEED_KEY = pytest.StashKey[int]()
 BUCKETS_KEY = pytest.StashKey[tuple[str, ...]]()
@@ -175,6 +177,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")
     if workerinput is None and config.getoption("bbi_cache_clear"):
+        from pytest_bbi.cache import GenerationCache
+
         with GenerationCache(_cache_dir(config)) as cache:
             cache.clear()
 
@@ -309,6 +313,8 @@ def bbi_cache(pytestconfig: pytest.Config) -> Generator[GenerationCache | None, 
     if pytestconfig.getoption("bbi_no_cache"):
         yield None
         return
+    from pytest_bbi.cache import GenerationCache
+
     cache = GenerationCache(_cache_dir(pytestconfig))
     yield cache
     cache.close()
@@ -333,7 +339,11 @@ def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) 
         model = load(spec)
     except ModelSpecError as error:
         pytest.fail(f"--bbi-{role} / bbi_{role}: {error}", pytrace=False)
-    return model if cache is None else CachedModel(model, cache)
+    if cache is None:
+        return model
+    from pytest_bbi.cache import CachedModel
+
+    return CachedModel(model, cache)
 
 
 @pytest.fixture(scope="session")

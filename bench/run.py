@@ -1,0 +1,128 @@
+"""Performance measurements of pytest-bbi, side by side in one run; writes bench/RESULTS.md.
+
+Run: .venv/bin/python bench/run.py
+"""
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+
+from pytest_bbi.cache import CachedModel, GenerationCache
+from pytest_bbi.game import Query, generate_role
+from pytest_bbi.models.hf import load_hf
+from pytest_bbi.models.tiny import PROMPTS, build_tiny_model
+
+HERE = Path(__file__).resolve().parent
+ROUNDS = 5
+N_PROMPTS = 128
+BATCH = 16
+NEW_TOKENS = 32
+
+
+def median_seconds(action, rounds=ROUNDS):
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def import_overhead():
+    """Median wall time of a fresh interpreter importing pytest alone vs pytest + the plugin."""
+
+    def run(code):
+        return lambda: subprocess.run([sys.executable, "-c", code], check=True)
+
+    bare = median_seconds(run("import pytest"), rounds=9)
+    plugin = median_seconds(run("import pytest, pytest_bbi.plugin"), rounds=9)
+    return bare, plugin
+
+
+def generation(model_dir):
+    """Raw batched model.generate vs the plugin's generation path (cold cache, then warm)."""
+    model = load_hf(model_dir, max_new_tokens=NEW_TOKENS, batch_size=BATCH, device="cpu")
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(N_PROMPTS)]
+    queries = [Query(prompt, i // len(PROMPTS)) for i, prompt in enumerate(prompts)]
+    hf_model, tokenizer = model._model, model._tokenizer
+
+    @torch.inference_mode()
+    def raw():
+        torch.manual_seed(0)
+        for start in range(0, N_PROMPTS, BATCH):
+            inputs = tokenizer(prompts[start : start + BATCH], padding=True, return_tensors="pt")
+            output = hf_model.generate(
+                **inputs,
+                do_sample=True,
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=NEW_TOKENS,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :])
+
+    def plugin_cold():
+        with tempfile.TemporaryDirectory() as directory:
+            cached = CachedModel(model, GenerationCache(directory))
+            generate_role(cached, "teacher", queries, run_seed=0)
+            cached.cache.close()
+
+    warm_directory = tempfile.mkdtemp()
+    warm_model = CachedModel(model, GenerationCache(warm_directory))
+    generate_role(warm_model, "teacher", queries, run_seed=0)
+
+    raw()  # warm up both paths once
+    plugin_cold()
+    raw_time = median_seconds(raw)
+    cold_time = median_seconds(plugin_cold)
+    warm_time = median_seconds(lambda: generate_role(warm_model, "teacher", queries, run_seed=0))
+    return raw_time, cold_time, warm_time
+
+
+def main():
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as directory:
+        model_dir = build_tiny_model(Path(directory) / "teacher", variant="teacher")
+        raw_time, cold_time, warm_time = generation(model_dir)
+    bare, plugin = import_overhead()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    rows = [
+        ("import pytest (fresh interpreter)", f"{bare * 1000:.0f} ms", ""),
+        ("import pytest + pytest_bbi.plugin", f"{plugin * 1000:.0f} ms",
+         f"+{(plugin - bare) * 1000:.0f} ms"),
+        (f"raw batched model.generate, {N_PROMPTS} prompts × {NEW_TOKENS} tokens",
+         f"{raw_time:.2f} s", ""),
+        ("plugin generation path, cold cache", f"{cold_time:.2f} s",
+         f"ratio {cold_time / raw_time:.2f} (target ≤ 1.15)"),
+        ("plugin generation path, warm cache", f"{warm_time * 1000:.1f} ms",
+         f"cold/warm {cold_time / warm_time:.0f}× (target ≥ 20×)"),
+    ]
+    lines = [
+        "# pytest-bbi benchmarks",
+        "",
+        f"Machine: {machine}, CPU only, torch {torch.__version__} on 1 thread. Medians of "
+        f"{ROUNDS} rounds (imports: 9), measured side by side in one run of `bench/run.py`; "
+        "the tiny character-level Llama of `pytest_bbi.models.tiny`, batch size "
+        f"{BATCH}, temperature 1.",
+        "",
+        "| measurement | time | comparison |",
+        "|---|---|---|",
+        *(f"| {name} | {value} | {note} |" for name, value, note in rows),
+        "",
+    ]
+    (HERE / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
