@@ -1,14 +1,19 @@
 """The HTML report renders in a real browser: headless Chromium draws the plot and the tables."""
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from scripted import teacher_fn, tic_fn
 
+import pytest_bbi as bbi
+from pytest_bbi.models import from_callable
+from pytest_bbi.prompts import draw
 from pytest_bbi.session_report import build_report, render_html
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Example, Verdict
+from pytest_bbi.strategies import multilingual_prompts, robustness_prompts, style_prompts
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -20,9 +25,8 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-BUCKETS = {"style": 0.1, "factual": 0.2, "robustness": 0.1}
-ADVERSARIES = ("stylometric", "embedding", "llm-judge")
 SCRIPT = "<script>alert(1)</script>"
+ADVERSARIES = ("stylometric", "embedding")
 
 
 def _chromium():
@@ -40,88 +44,34 @@ def _chromium():
     return found
 
 
-def _result(name, k, n, lower, upper, *, rejected=False, examples=()):
-    return AdversaryResult(
-        name=name,
-        correct=k,
-        total=n,
-        advantage=2 * k / n - 1,
-        lower=lower,
-        upper=upper,
-        p_value=0.0004 if rejected else 0.5,
-        seconds=0.8,
-        rejected=rejected,
-        examples=examples,
-    )
-
-
-def _verdict():
-    """Three capability buckets × three adversaries; robustness gives the student away."""
-    examples = (
-        Example(SCRIPT + " What is 2+2?", "4", "4 " + SCRIPT, 0.48, True),
-        Example("מה השעה? كم الساعة؟", "It is noon.", "It is noon 🙂", 0.4, True),
-        Example("pay\u200bpal", "I can't help with that.", "Sure, here is how.", 0.31, False),
-    )
-    buckets = {}
-    for index, (bucket, epsilon) in enumerate(BUCKETS.items()):
-        telling = bucket == "robustness"
-        results = {
-            name: _result(
-                name,
-                (88 if telling else 50 + 3 * index) - 4 * rank,
-                100,
-                (0.6 if telling else -0.15) - 0.05 * rank,
-                (0.86 if telling else 0.2) - 0.05 * rank,
-                rejected=telling and rank == 0,
-                examples=examples if telling and rank == 0 else (),
-            )
-            for rank, name in enumerate(ADVERSARIES)
-        }
-        buckets[bucket] = BucketResult(
-            name=bucket,
-            passed=not telling,
-            epsilon=epsilon,
-            queries=200,
-            advantage=max(r.advantage for r in results.values()),
-            lower=max(r.lower for r in results.values()),
-            upper=max(r.upper for r in results.values()),
-            adversaries=results,
-        )
-    return Verdict(
-        passed=False,
-        decision="distinguishable",
-        mode="detect",
-        epsilon=0.1,
-        alpha=0.05,
-        advantage=0.76,
-        lower=0.6,
-        upper=0.86,
-        queries=600,
-        seconds=7.2,
-        generation_seconds=2.5,
-        adversaries=buckets["robustness"].adversaries,
-        buckets=buckets,
-        seed=7,
-    )
-
-
 def _report():
-    fingerprint = {
-        "schema": "pytest-bbi/fingerprint",
-        "version": 1,
-        "kind": "relation",
-        "statistics": {"style": {"length_ratio": {"type": "mean", "value": 1.04, "n": 60}}},
-        "metadata": {"teacher": "teacher", "student": "student"},
+    """A real session's report: three buckets, a student that slips only on robustness."""
+    prompts = {
+        "style": draw(style_prompts(), 40, seed=1),
+        "multilingual": draw(multilingual_prompts(), 40, seed=2),
+        "robustness": [f"{SCRIPT} {text}" for text in draw(robustness_prompts(), 40, seed=3)],
     }
+    slips = set(prompts["robustness"])
+    teacher = from_callable(teacher_fn, name="teacher")
+    student = from_callable(
+        lambda prompt, seed: (
+            tic_fn(prompt, seed, 0.7) if prompt in slips else teacher_fn(prompt, seed)
+        ),
+        name="student",
+    )
+    budget = bbi.Budget(queries=360, adversaries=list(ADVERSARIES))
+    with pytest.raises(bbi.Distinguishable) as failure:
+        bbi.assert_indistinguishable(teacher, student, prompts, budget=budget, epsilon=0.1, seed=7)
+    fingerprint = bbi.fingerprint(student, prompts, budget=budget, embeddings=False, seed=7)
     entries = [
         {
             "nodeid": "tests/test_distill.py::test_student_is_indistinguishable",
             "outcome": "failed",
-            "verdicts": [_verdict().to_dict()],
-            "fingerprints": [fingerprint],
+            "verdicts": [failure.value.verdict.to_dict()],
+            "fingerprints": [json.loads(fingerprint.to_json())],
         }
     ]
-    return build_report(entries, seed=7, plugin_version="0.1.0")
+    return build_report(entries, seed=7, plugin_version=bbi.__version__)
 
 
 def _run(chromium, *args, cwd):
@@ -158,7 +108,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     dom = dumped.stdout
     assert '<table id="summary">' in dom
     assert '<svg class="advantage-plot"' in dom
-    assert dom.count('class="whisker"') == len(BUCKETS) * len(ADVERSARIES)
+    assert dom.count('class="whisker"') == 3 * len(ADVERSARIES)
     assert 'class="epsilon"' in dom
     assert '<table class="pairs">' in dom
     assert "<script" not in dom  # the prompt's markup stayed text
