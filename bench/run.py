@@ -98,14 +98,26 @@ def main():
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     rows = [
         ("import pytest (fresh interpreter)", f"{bare * 1000:.0f} ms", ""),
-        ("import pytest + pytest_bbi.plugin", f"{plugin * 1000:.0f} ms",
-         f"+{(plugin - bare) * 1000:.0f} ms"),
-        (f"raw batched model.generate, {N_PROMPTS} prompts × {NEW_TOKENS} tokens",
-         f"{raw_time:.2f} s", ""),
-        ("plugin generation path, cold cache", f"{cold_time:.2f} s",
-         f"ratio {cold_time / raw_time:.2f} (target ≤ 1.15)"),
-        ("plugin generation path, warm cache", f"{warm_time * 1000:.1f} ms",
-         f"cold/warm {cold_time / warm_time:.0f}× (target ≥ 20×)"),
+        (
+            "import pytest + pytest_bbi.plugin",
+            f"{plugin * 1000:.0f} ms",
+            f"+{(plugin - bare) * 1000:.0f} ms",
+        ),
+        (
+            f"raw batched model.generate, {N_PROMPTS} prompts × {NEW_TOKENS} tokens",
+            f"{raw_time:.2f} s",
+            "",
+        ),
+        (
+            "plugin generation path, cold cache",
+            f"{cold_time:.2f} s",
+            f"ratio {cold_time / raw_time:.2f} (target ≤ 1.15)",
+        ),
+        (
+            "plugin generation path, warm cache",
+            f"{warm_time * 1000:.1f} ms",
+            f"cold/warm {cold_time / warm_time:.0f}× (target ≥ 20×)",
+        ),
     ]
     lines = [
         "# pytest-bbi benchmarks",

@@ -17,6 +17,7 @@ an embedding classifier, which together catch surface tics and shifts in content
 _BUILTINS: dict[str, str] = {
     "stylometric": "pytest_bbi.adversaries.stylometric:StylometricAdversary",
     "embedding": "pytest_bbi.adversaries.embedding:EmbeddingAdversary",
+    "kernel": "pytest_bbi.adversaries.kernel:KernelAdversary",
 }
 _registered: dict[str, Callable[[], Adversary]] = {}
 

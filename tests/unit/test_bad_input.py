@@ -147,3 +147,10 @@ def test_from_callable_validates():
         from_callable("not a function", name="x")
     with pytest.raises(bbi.ModelSpecError, match="non-empty name"):
         from_callable(teacher_fn, name=" ")
+
+
+def test_kernel_adversary_is_registered_by_name():
+    budget = bbi.Budget(queries=40, adversaries=["kernel"])
+    verdict = bbi.assert_indistinguishable(TEACHER, STUDENT, PROMPTS, budget=budget, epsilon=0.3)
+    assert list(verdict.adversaries) == ["kernel"]
+    assert verdict.adversaries["kernel"].total == 20
