@@ -35,7 +35,7 @@ OVERRIDES_KEY = pytest.StashKey[tuple[dict[str, float], dict[str, float]]]()
 ENTRIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
 VERDICT_PROPERTY = "bbi_verdict"
 FINGERPRINT_PROPERTY = "bbi_fingerprint"
-ROLES = ("teacher", "student")
+ROLES = ("teacher", "student", "judge")
 _SEED_LIMIT = 2**32
 
 
@@ -58,6 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=f"model spec of the `{role}` fixture, e.g. hf:path/to/dir or python:mod:factory.",
         )
         parser.addini(f"bbi_{role}", f"model spec of the `{role}` fixture.", default="")
+        parser.addini(
+            f"bbi_{role}_options",
+            f"backend options of the `{role}` fixture, one KEY=VALUE per line "
+            "(e.g. temperature=0.7, max_new_tokens=64).",
+            type="linelist",
+            default=[],
+        )
     group.addoption(
         "--bbi-capability",
         dest="bbi_capability",
@@ -134,6 +141,33 @@ def _parse_seed(raw: str) -> int:
     return seed
 
 
+def _literal(raw: str) -> object:
+    """An ini value as the int, float, bool or None it spells, else the string itself."""
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for convert in (int, float):
+        try:
+            return convert(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+def _model_options(config: pytest.Config, role: str) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for line in config.getini(f"bbi_{role}_options"):
+        key, sep, raw = (part.strip() for part in line.partition("="))
+        if not sep or not key.isidentifier():
+            raise pytest.UsageError(
+                f"ini bbi_{role}_options: {line!r} must read KEY=VALUE, e.g. temperature=0.7."
+            )
+        options[key] = _literal(raw)
+    return options
+
+
 def _model_spec(config: pytest.Config, role: str) -> str:
     option: str | None = config.getoption(f"bbi_{role}")
     ini: str = config.getini(f"bbi_{role}")
@@ -168,6 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except UnknownBucketError as error:
             raise pytest.UsageError(f"--bbi-capability: {error}") from None
     for role in ROLES:
+        _model_options(config, role)
         spec = _model_spec(config, role)
         if spec:
             try:
@@ -335,10 +370,17 @@ def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) 
         )
     from pytest_bbi.models import load
 
+    options = _model_options(config, role)
     try:
-        model = load(spec)
+        model = load(spec, **options)
     except ModelSpecError as error:
         pytest.fail(f"--bbi-{role} / bbi_{role}: {error}", pytrace=False)
+    except TypeError as error:
+        pytest.fail(
+            f"ini bbi_{role}_options {options}: the backend of {spec!r} rejected them ({error}); "
+            "check the option names against its loader.",
+            pytrace=False,
+        )
     if cache is None:
         return model
     from pytest_bbi.cache import CachedModel
@@ -356,6 +398,12 @@ def teacher(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> M
 def student(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> Model:
     """The model under test from ``--bbi-student`` / ``bbi_student``, behind the cache."""
     return _load_role(pytestconfig, "student", bbi_cache)
+
+
+@pytest.fixture(scope="session")
+def judge(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> Model:
+    """The judge model for judge adversaries, from ``--bbi-judge`` / ``bbi_judge``."""
+    return _load_role(pytestconfig, "judge", bbi_cache)
 
 
 @pytest.fixture

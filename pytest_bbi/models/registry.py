@@ -109,6 +109,11 @@ def load_python(target: str, **options: Any) -> Model:
     """
     spec = f"python:{target}"
     found = _import_object(target, spec)
+    if isinstance(found, Model) and options:
+        raise ModelSpecError(
+            f"model spec {spec!r} names a model object, which takes no options "
+            f"({', '.join(sorted(options))}); point the spec at a factory that accepts them."
+        )
     model = found if isinstance(found, Model) else found(**options) if callable(found) else found
     if not isinstance(model, Model):
         raise ModelSpecError(
