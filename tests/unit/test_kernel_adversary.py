@@ -1,8 +1,7 @@
 """The kernel adversary on synthetic games: power on a verbal tic, chance on equal models."""
 
-import random
-
 import pytest
+from synthetic_pairs import accuracy, game, swapped
 
 from pytest_bbi.adversaries.base import (
     Adversary,
@@ -13,60 +12,7 @@ from pytest_bbi.adversaries.base import (
 )
 from pytest_bbi.adversaries.kernel import KernelAdversary
 
-SUBJECTS = ["The cat", "A small robot", "My neighbor", "The old library", "Every river"]
-SUBJECTS += ["The committee", "A quiet student", "The weather", "Our teacher", "This recipe"]
-VERBS = ["likes", "avoids", "remembers", "describes", "builds"]
-VERBS += ["questions", "follows", "paints", "explains", "ignores"]
-OBJECTS = ["the morning light", "a long journey", "three red apples", "the northern hills"]
-OBJECTS += ["an open window", "the final answer", "quiet evenings", "the city map"]
-OBJECTS += ["a forgotten song", "the second chapter"]
-TAILS = ["", "", " every day", " with great care", " in the spring", " without a word"]
-ENDS = [".", ".", ".", "!", "?"]
-TIC = " Stay curious!"
 KERNELS = ["hamming", "spectrum", "sum"]
-
-
-def completion(rng, tic):
-    text = " ".join(
-        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
-        f"{rng.choice(TAILS)}{rng.choice(ENDS)}"
-        for _ in range(rng.randint(1, 3))
-    )
-    return text + TIC if tic else text
-
-
-def game(seed, tic_rate, n_train=150, n_trials=150):
-    """Teacher and student share a grammar; the student adds the tic to ``tic_rate`` of pairs.
-
-    Returns the training pairs, the trials in random order, and whether each trial's first
-    completion is the teacher's.
-    """
-    rng = random.Random(seed)
-    tics = set(rng.sample(range(n_train), round(tic_rate * n_train)))
-    tics |= {n_train + i for i in rng.sample(range(n_trials), round(tic_rate * n_trials))}
-    pairs = [
-        (f"Prompt #{i}.", completion(rng, False), completion(rng, i in tics))
-        for i in range(n_train + n_trials)
-    ]
-    train = [LabeledPair(*pair) for pair in pairs[:n_train]]
-    trials, teacher_first = [], []
-    for prompt, teacher, student in pairs[n_train:]:
-        first = rng.random() < 0.5
-        trials.append(Trial(prompt, *((teacher, student) if first else (student, teacher))))
-        teacher_first.append(first)
-    return train, trials, teacher_first
-
-
-def accuracy(probabilities, teacher_first):
-    score = sum(
-        0.5 if p == 0.5 else float((p > 0.5) == first)
-        for p, first in zip(probabilities, teacher_first, strict=True)
-    )
-    return score / len(teacher_first)
-
-
-def swapped(trials):
-    return [Trial(t.prompt, t.second, t.first) for t in trials]
 
 
 def test_follows_the_protocol():
