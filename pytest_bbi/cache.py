@@ -17,6 +17,7 @@ from filelock import FileLock
 
 from pytest_bbi.errors import BbiError, BbiWarning
 from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.progress import ProgressFile
 
 CACHE_FORMAT_VERSION = 1
 FILENAME = "generations.sqlite3"
@@ -419,12 +420,32 @@ class CachedModel:
         cache: the cache.
         hits: how many completions were answered from the cache.
         misses: how many completions the wrapped model generated.
+        chunk_size: the most completions asked of the wrapped model per call; each chunk is
+            stored as soon as it is complete, so an interrupted run keeps what it generated.
     """
 
-    def __init__(self, model: Model, cache: GenerationCache) -> None:
-        """Wrap ``model`` so its completions are read from and written to ``cache``."""
+    def __init__(
+        self,
+        model: Model,
+        cache: GenerationCache,
+        *,
+        chunk_size: int = 64,
+        progress: ProgressFile | None = None,
+    ) -> None:
+        """Wrap ``model`` so its completions are read from and written to ``cache``.
+
+        Args:
+            model: the model.
+            cache: the cache.
+            chunk_size: completions per call of the wrapped model, >= 1.
+            progress: where to report generation progress, if anywhere.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size={chunk_size!r} must be >= 1")
         self.model = model
         self.cache = cache
+        self.chunk_size = chunk_size
+        self._progress = progress
         self.name = model.name
         self.identity = model.identity
         self.hits = 0
@@ -436,9 +457,10 @@ class CachedModel:
         Generation of one model is serialized across processes by a lock file next to the
         cache, and the cache is read again under the lock: when several xdist workers need the
         same completions, the first generates them and the others read them, so each completion
-        is generated once per cache. The wrapped model is called at most once, with the missing
-        (prompt, seed) pairs in their original order and each distinct pair once; its
-        completions are validated and stored before they are returned.
+        is generated once per cache. The wrapped model is called with the missing (prompt, seed)
+        pairs in their original order, each distinct pair once, in chunks of ``chunk_size``;
+        each chunk is validated and stored before the next starts, so a run that is killed or
+        whose server fails keeps every completed chunk.
 
         Raises:
             ModelOutputError: when the wrapped model returns a wrong answer.
@@ -469,14 +491,24 @@ class CachedModel:
         self.hits += sum(completion is not None for completion in completions)
         if not missing:
             return completions
-        missing_prompts = [prompt for prompt, _ in missing]
-        missing_seeds = [seed for _, seed in missing]
-        generated = check_completions(
-            self.name, missing_prompts, self.model.generate(missing_prompts, missing_seeds)
-        )
-        self.misses += len(generated)
-        self.cache.put_many(self.identity, missing_prompts, missing_seeds, generated)
-        fresh = dict(zip(missing, generated, strict=True))
+        fresh: dict[tuple[str, int], str] = {}
+        started = time.time()
+        try:
+            for start in range(0, len(missing), self.chunk_size):
+                chunk = missing[start : start + self.chunk_size]
+                chunk_prompts = [prompt for prompt, _ in chunk]
+                chunk_seeds = [seed for _, seed in chunk]
+                generated = check_completions(
+                    self.name, chunk_prompts, self.model.generate(chunk_prompts, chunk_seeds)
+                )
+                self.misses += len(generated)
+                self.cache.put_many(self.identity, chunk_prompts, chunk_seeds, generated)
+                fresh.update(zip(chunk, generated, strict=True))
+                if self._progress is not None:
+                    self._progress.update(self.name, len(fresh), len(missing), started)
+        finally:
+            if self._progress is not None:
+                self._progress.finish()
         return [
             fresh[(prompt, seed)] if completion is None else completion
             for prompt, seed, completion in zip(prompts, seeds, completions, strict=True)

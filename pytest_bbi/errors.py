@@ -28,6 +28,13 @@ class ModelOutputError(BbiError):
     """A model returned the wrong number of completions, or a completion that is not a string."""
 
 
+class BackendError(BbiError):
+    """A model server failed: unreachable, refusing, timing out, or erroring after retries.
+
+    The message names the endpoint and what to check; it never contains credentials.
+    """
+
+
 class AdversaryError(BbiError, ValueError):
     """An adversary name is unknown, or an adversary object does not follow the protocol."""
 

@@ -6,9 +6,12 @@ never imports torch, transformers or sentence-transformers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import random
+import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +25,7 @@ from pytest_bbi.buckets import (
     check_bucket,
     registered_capabilities,
 )
-from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models.base import Model
 from pytest_bbi.models.registry import parse_spec
 
@@ -35,6 +38,9 @@ OVERRIDES_KEY = pytest.StashKey[tuple[dict[str, float], dict[str, float]]]()
 ENTRIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
 VERDICT_PROPERTY = "bbi_verdict"
 FINGERPRINT_PROPERTY = "bbi_fingerprint"
+DEVICE_KEY = pytest.StashKey[str]()
+TERMINAL_FD_KEY = pytest.StashKey[int]()
+WATCHER_KEY = pytest.StashKey[Any]()
 ROLES = ("teacher", "student", "judge")
 _SEED_LIMIT = 2**32
 
@@ -65,6 +71,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             type="linelist",
             default=[],
         )
+    group.addoption(
+        "--bbi-device",
+        dest="bbi_device",
+        default=None,
+        metavar="DEVICE",
+        help="torch device of hf: models: cpu, cuda (round-robin over GPUs by xdist worker), "
+        "cuda:1, ...; default: ini bbi_device, else cuda when visible, else cpu.",
+    )
+    parser.addini("bbi_device", "torch device of hf: models (see --bbi-device).", default="")
     group.addoption(
         "--bbi-capability",
         dest="bbi_capability",
@@ -211,6 +226,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"--bbi-{role} / bbi_{role}: {error}") from None
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")
+    config.stash[DEVICE_KEY] = (
+        config.getoption("bbi_device") or config.getini("bbi_device")
+    ).strip()
     if workerinput is None and config.getoption("bbi_cache_clear"):
         from pytest_bbi.cache import GenerationCache
 
@@ -242,6 +260,97 @@ def _overrides(
         except UnknownBucketError as error:
             raise pytest.UsageError(f"ini {key}: {error}") from None
     return overrides
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """Cap ``-n auto`` at the visible GPUs when fixtures load in-process models onto GPUs.
+
+    Each xdist worker loads its own copy of an in-process (``hf:`` or ``python:``) model; more
+    workers than GPUs would stack copies on one device. Without GPUs, on ``cpu``, or with only
+    served models (``openai:``, ``vllm:``), xdist's own choice stands.
+    """
+    device = (config.getoption("bbi_device") or config.getini("bbi_device")).strip()
+    in_process = any(
+        _model_spec(config, role).partition(":")[0] in ("hf", "python") for role in ROLES
+    )
+    if not in_process or device == "cpu":
+        return None
+    from pytest_bbi.devices import visible_gpu_count
+
+    gpus = visible_gpu_count()
+    if gpus == 0:
+        return None
+    return max(1, min(gpus, os.cpu_count() or 1))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    """Keep a handle on the terminal before output capturing starts, for progress lines."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        early_config.stash[TERMINAL_FD_KEY] = os.dup(sys.stdout.fileno())
+    return (yield)
+
+
+def _watch_progress(config: pytest.Config) -> None:
+    """In the controller or serial process, print other processes' generation progress."""
+    terminal = config.stash.get(TERMINAL_FD_KEY, None)
+    if terminal is None or hasattr(config, "workerinput") or config.getoption("bbi_no_cache"):
+        return
+    if not any(_model_spec(config, role) for role in ROLES):
+        return  # only the teacher/student/judge fixtures report progress
+    from pytest_bbi.progress import ProgressWatcher
+
+    def write_line(line: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(terminal, f"\n{line}\n".encode(errors="replace"))
+
+    watcher = ProgressWatcher(_cache_dir(config) / "progress", write_line)
+    watcher.start()
+    config.stash[WATCHER_KEY] = watcher
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start the progress watcher; under xdist, start the fixtures' ``vllm:`` servers once.
+
+    The workers attach to them; the controller, which finishes last, stops them in
+    :func:`pytest_unconfigure`.
+    """
+    config = session.config
+    if config.option.collectonly:
+        return
+    _watch_progress(config)
+    if not config.pluginmanager.hasplugin("dsession"):
+        return
+    for role in ROLES:
+        scheme, _, target = _model_spec(config, role).partition(":")
+        if scheme != "vllm":
+            continue
+        from pytest_bbi.models.vllm_server import ManagedServer, server_config, split_options
+
+        server_options, _ = split_options(_model_options(config, role))
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"bbi: starting the vLLM server for the {role} ({target})")
+        try:
+            ManagedServer(server_config(target, **server_options)).acquire()
+        except (BackendError, ModelSpecError, TypeError) as error:
+            raise pytest.UsageError(f"--bbi-{role} / bbi_{role}: {error}") from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the progress watcher; let go of managed servers (the last user stops a server)."""
+    watcher = config.stash.get(WATCHER_KEY, None)
+    if watcher is not None:
+        watcher.stop()
+    terminal = config.stash.get(TERMINAL_FD_KEY, None)
+    if terminal is not None:
+        with contextlib.suppress(OSError):
+            os.close(terminal)
+    servers = sys.modules.get("pytest_bbi.models.vllm_server")
+    if servers is not None:
+        servers.release_all()
 
 
 class _XdistSeed:
@@ -371,9 +480,12 @@ def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) 
     from pytest_bbi.models import load
 
     options = _model_options(config, role)
+    device = config.stash[DEVICE_KEY]
+    if device and spec.startswith("hf:"):
+        options.setdefault("device", device)
     try:
         model = load(spec, **options)
-    except ModelSpecError as error:
+    except (ModelSpecError, BackendError) as error:
         pytest.fail(f"--bbi-{role} / bbi_{role}: {error}", pytrace=False)
     except TypeError as error:
         pytest.fail(
@@ -384,8 +496,11 @@ def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) 
     if cache is None:
         return model
     from pytest_bbi.cache import CachedModel
+    from pytest_bbi.progress import ProgressFile
 
-    return CachedModel(model, cache)
+    process = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    progress = ProgressFile(Path(cache.path).parent / "progress", f"{process}-{os.getpid()}")
+    return CachedModel(model, cache, progress=progress)
 
 
 @pytest.fixture(scope="session")

@@ -18,18 +18,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from pytest_bbi.devices import pick_device
 from pytest_bbi.errors import ModelSpecError
-
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
-_BEHAVIOR_FILES = (
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-)
-_FileKey = tuple[str, int, int]
-_weights_digests: dict[tuple[_FileKey, ...], str] = {}
+from pytest_bbi.models.gguf import convert_gguf
+from pytest_bbi.models.weights import model_identity, weight_files
 
 
 def _row_seed(seed: int, step: int) -> int:
@@ -102,12 +94,16 @@ class Decoding:
         top_p: nucleus mass in (0, 1]; 1 keeps every token.
         top_k: number of most likely tokens kept, >= 0; 0 keeps every token.
         max_new_tokens: the most tokens generated per completion, >= 1.
+        chat: render each prompt as a user turn through the tokenizer's chat template.
+        system_prompt: a system turn put before the user turn; needs ``chat``.
     """
 
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
     max_new_tokens: int = 32
+    chat: bool = False
+    system_prompt: str | None = None
 
     def __post_init__(self) -> None:
         problems = [
@@ -117,6 +113,12 @@ class Decoding:
                 ("top_p", self.top_p, 0 < self.top_p <= 1, "must be in (0, 1]"),
                 ("top_k", self.top_k, self.top_k >= 0, "must be >= 0; 0 keeps every token"),
                 ("max_new_tokens", self.max_new_tokens, self.max_new_tokens >= 1, "must be >= 1"),
+                (
+                    "system_prompt",
+                    self.system_prompt,
+                    self.system_prompt is None or self.chat,
+                    "needs chat=True, since only a chat template has a system turn",
+                ),
             )
             if not ok
         ]
@@ -127,7 +129,8 @@ class Decoding:
         """A canonical text of the settings, the same for ``temperature=1`` and ``1.0``."""
         return (
             f"temperature={float(self.temperature)!r} top_p={float(self.top_p)!r} "
-            f"top_k={int(self.top_k)} max_new_tokens={int(self.max_new_tokens)}"
+            f"top_k={int(self.top_k)} max_new_tokens={int(self.max_new_tokens)} "
+            f"chat={bool(self.chat)} system_prompt={self.system_prompt!r}"
         )
 
 
@@ -186,8 +189,34 @@ class HFModel:
             completions += self._generate_chunk(list(prompts[chunk]), list(seeds[chunk]))
         return completions
 
+    def _render(self, prompts: list[str]) -> list[str]:
+        """The text the model reads for each prompt: the prompt, or its chat-template rendering."""
+        if not self.decoding.chat:
+            return prompts
+        system = (
+            [{"role": "system", "content": self.decoding.system_prompt}]
+            if self.decoding.system_prompt is not None
+            else []
+        )
+        rendered = [
+            str(
+                self._tokenizer.apply_chat_template(
+                    [*system, {"role": "user", "content": prompt}],
+                    tokenize=False,
+                    add_generation_prompt=True,
+                )
+            )
+            for prompt in prompts
+        ]
+        return rendered
+
     def _generate_chunk(self, prompts: list[str], seeds: list[int]) -> list[str]:
-        inputs = self._tokenizer(prompts, padding=True, return_tensors="pt").to(self.device)
+        inputs = self._tokenizer(
+            self._render(prompts),
+            padding=True,
+            return_tensors="pt",
+            add_special_tokens=not self.decoding.chat,
+        ).to(self.device)
         prompt_length = inputs["input_ids"].shape[1]
         decoding = self.decoding
         processors = LogitsProcessorList()
@@ -242,7 +271,9 @@ class HFModel:
         return scores
 
     def _score_chunk(self, prompts: list[str], completions: list[str]) -> list[float]:
-        prompt_ids = self._tokenizer(prompts)["input_ids"]
+        prompt_ids = self._tokenizer(
+            self._render(prompts), add_special_tokens=not self.decoding.chat
+        )["input_ids"]
         completion_ids = self._tokenizer(completions, add_special_tokens=False)["input_ids"]
         rows = [p + c for p, c in zip(prompt_ids, completion_ids, strict=True)]
         width = max(len(row) for row in rows)
@@ -269,58 +300,6 @@ class HFModel:
         )
 
 
-def _weights_digest(weight_files: list[pathlib.Path]) -> str:
-    """SHA-256 of the weight files' bytes in name order, computed once per process per version."""
-    key = tuple(
-        (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-        for path, stat in ((path, path.stat()) for path in weight_files)
-    )
-    if key not in _weights_digests:
-        digest = hashlib.sha256()
-        for path in weight_files:
-            digest.update(path.name.encode() + b"\0")
-            with path.open("rb") as stream:
-                while block := stream.read(1 << 20):
-                    digest.update(block)
-        _weights_digests[key] = digest.hexdigest()
-    return _weights_digests[key]
-
-
-def _identity(directory: pathlib.Path, weight_files: list[pathlib.Path], settings: str) -> str:
-    digest = hashlib.sha256(_weights_digest(weight_files).encode())
-    for file_name in _BEHAVIOR_FILES:
-        path = directory / file_name
-        if path.is_file():
-            digest.update(f"\0{file_name}\0".encode() + path.read_bytes())
-    digest.update(f"\0decoding\0{settings}".encode())
-    return f"hf:{digest.hexdigest()}"
-
-
-def _weight_files(directory: pathlib.Path) -> list[pathlib.Path]:
-    """The directory's safetensors files, refusing a missing directory or pickle-only weights."""
-    layout = "`hf:` takes a local directory containing config.json and *.safetensors weights"
-    if not directory.is_dir():
-        raise ModelSpecError(
-            f"hf: model directory {str(directory)!r} was not found; {layout} (e.g. one written "
-            "by `model.save_pretrained(dir)`). Hub model ids are not downloaded."
-        )
-    if not (directory / "config.json").is_file():
-        raise ModelSpecError(f"hf: {str(directory)!r} has no config.json; {layout}.")
-    weights = sorted(directory.glob("*.safetensors"))
-    if weights:
-        return weights
-    pickles = sorted(path.name for path in directory.iterdir() if path.suffix in _PICKLE_SUFFIXES)
-    if pickles:
-        raise ModelSpecError(
-            f"hf: {str(directory)!r} holds only pickle checkpoints ({', '.join(pickles)}), and "
-            "loading a pickle can run arbitrary code, so pytest-bbi reads safetensors only. If "
-            "you trust the files, convert them once: load the model with transformers yourself "
-            "and call `model.save_pretrained(dir, safe_serialization=True)` (and "
-            "`tokenizer.save_pretrained(dir)`), then point `hf:` at that directory."
-        )
-    raise ModelSpecError(f"hf: {str(directory)!r} has no *.safetensors weights; {layout}.")
-
-
 def load_hf(
     path: str | os.PathLike[str],
     *,
@@ -331,6 +310,8 @@ def load_hf(
     top_k: int = 0,
     max_new_tokens: int = 32,
     batch_size: int = 16,
+    chat: bool = False,
+    system_prompt: str | None = None,
     trust_remote_code: bool = False,
 ) -> HFModel:
     """Load a local transformers causal LM (safetensors weights only) as a model.
@@ -339,14 +320,21 @@ def load_hf(
     prompt and seed, whatever else shares its batch (up to rare floating-point near-ties).
 
     Args:
-        path: a local directory with ``config.json``, ``*.safetensors`` and the tokenizer.
-        name: the name in reports; defaults to the directory name.
-        device: a torch device; defaults to ``"cuda"`` when available, else ``"cpu"``.
+        path: a local directory with ``config.json``, ``*.safetensors`` and the tokenizer, or a
+            ``.gguf`` file, converted once to such a directory (see
+            :func:`pytest_bbi.models.gguf.convert_gguf`).
+        name: the name in reports; defaults to the directory (or GGUF file) name.
+        device: a torch device. ``None`` or ``"cuda"`` spread xdist workers round-robin over
+            the visible GPUs (worker ``gwK`` gets GPU ``K mod count``); ``None`` falls back
+            to ``"cpu"`` when no GPU is visible.
         temperature: sampling temperature; 0 decodes greedily and ignores seeds.
         top_p: nucleus sampling mass in (0, 1]; 1 disables it.
         top_k: keep only the k most likely tokens; 0 disables it.
         max_new_tokens: the most tokens generated per completion (generation stops at eos).
         batch_size: the most prompts run through the model at once.
+        chat: render each prompt as a user turn through the tokenizer's chat template (for
+            instruction-tuned models).
+        system_prompt: a system turn before each prompt; needs ``chat=True``.
         trust_remote_code: allow models whose config requires custom code from the directory.
 
     Returns:
@@ -356,12 +344,19 @@ def load_hf(
         ModelSpecError: when the directory is missing, holds no safetensors weights, needs
             ``trust_remote_code=True``, cannot be loaded, or an option is out of range.
     """
-    decoding = Decoding(temperature, top_p, top_k, max_new_tokens)
+    decoding = Decoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt)
     if batch_size < 1:
         raise ModelSpecError(f"hf: batch_size={batch_size!r} must be >= 1.")
     directory = pathlib.Path(path).expanduser()
-    weight_files = _weight_files(directory)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if directory.suffix == ".gguf":
+        name = name or directory.stem
+        directory = convert_gguf(directory)
+    weights = weight_files(directory)
+    device = pick_device(
+        device,
+        worker=os.environ.get("PYTEST_XDIST_WORKER"),
+        gpu_count=torch.cuda.device_count() if torch.cuda.is_available() else 0,
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             directory, padding_side="left", trust_remote_code=trust_remote_code
@@ -389,7 +384,7 @@ def load_hf(
         model,
         tokenizer,
         name=name or directory.resolve().name,
-        identity=_identity(directory, weight_files, decoding.fingerprint()),
+        identity=model_identity(directory, weights, decoding.fingerprint()),
         decoding=decoding,
         device=device,
         batch_size=batch_size,

@@ -15,6 +15,8 @@ Loader = Callable[..., Model]
 
 _BUILTIN_LOADERS: dict[str, str] = {
     "hf": "pytest_bbi.models.hf:load_hf",
+    "openai": "pytest_bbi.models.openai_api:load_openai",
+    "vllm": "pytest_bbi.models.vllm_server:load_vllm",
     "python": "pytest_bbi.models.registry:load_python",
 }
 _registered: dict[str, Loader] = {}

