@@ -493,22 +493,18 @@ class CachedModel:
             return completions
         fresh: dict[tuple[str, int], str] = {}
         started = time.time()
-        try:
-            for start in range(0, len(missing), self.chunk_size):
-                chunk = missing[start : start + self.chunk_size]
-                chunk_prompts = [prompt for prompt, _ in chunk]
-                chunk_seeds = [seed for _, seed in chunk]
-                generated = check_completions(
-                    self.name, chunk_prompts, self.model.generate(chunk_prompts, chunk_seeds)
-                )
-                self.misses += len(generated)
-                self.cache.put_many(self.identity, chunk_prompts, chunk_seeds, generated)
-                fresh.update(zip(chunk, generated, strict=True))
-                if self._progress is not None:
-                    self._progress.update(self.name, len(fresh), len(missing), started)
-        finally:
+        for start in range(0, len(missing), self.chunk_size):
+            chunk = missing[start : start + self.chunk_size]
+            chunk_prompts = [prompt for prompt, _ in chunk]
+            chunk_seeds = [seed for _, seed in chunk]
+            generated = check_completions(
+                self.name, chunk_prompts, self.model.generate(chunk_prompts, chunk_seeds)
+            )
+            self.misses += len(generated)
+            self.cache.put_many(self.identity, chunk_prompts, chunk_seeds, generated)
+            fresh.update(zip(chunk, generated, strict=True))
             if self._progress is not None:
-                self._progress.finish()
+                self._progress.update(self.name, len(fresh), len(missing), started)
         return [
             fresh[(prompt, seed)] if completion is None else completion
             for prompt, seed, completion in zip(prompts, seeds, completions, strict=True)

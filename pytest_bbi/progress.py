@@ -35,11 +35,6 @@ class ProgressFile:
             self._partial.write_text(json.dumps(record))
             os.replace(self._partial, self._path)
 
-    def finish(self) -> None:
-        """Remove the record: this process is not generating any more."""
-        with contextlib.suppress(OSError):
-            self._path.unlink()
-
 
 def describe(model: str, done: int, total: int, seconds: float) -> str:
     """One terminal line, e.g. ``bbi: generating teacher: 120/400 completions (35.2/s)``."""

@@ -1,0 +1,66 @@
+"""xdist sizing and generation progress as a user sees them in the terminal."""
+
+from __future__ import annotations
+
+import pytest
+
+SLOW_MODELS = """
+import time
+from pytest_bbi.models import from_callable
+
+
+def _slow(prompts, seeds):
+    time.sleep(0.04 * len(prompts))
+    return [f"{prompt} / {seed % 7}" for prompt, seed in zip(prompts, seeds)]
+
+
+teacher = from_callable(_slow, name="slow-teacher", batched=True)
+"""
+
+PROMPT_TESTS = """
+import pytest
+
+PROMPTS = [f"prompt {index}" for index in range(200)]
+
+
+@pytest.mark.parametrize("copy", range(2))
+def test_generate(teacher, copy):
+    assert len(teacher.generate(PROMPTS, list(range(200)))) == 200
+"""
+
+
+def test_long_generation_prints_progress_once_under_xdist(pytester):
+    pytester.makepyfile(slow_models=SLOW_MODELS, test_progress=PROMPT_TESTS)
+    pytester.makeini("[pytest]\nbbi_teacher = python:slow_models:teacher\n")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist")
+    result.assert_outcomes(passed=2)
+    final = [line for line in result.outlines if "slow-teacher: 200/200 completions" in line]
+    assert len(final) == 1, result.outlines
+    assert any("slow-teacher: " in line and "/200 completions" in line for line in result.outlines)
+    warm = pytester.runpytest_subprocess("-n", "2", "-p", "xdist")
+    warm.assert_outcomes(passed=2)
+    assert not any("bbi: generating" in line for line in warm.outlines)
+
+
+@pytest.mark.parametrize(
+    ("visible", "spec", "device", "workers"),
+    [
+        ("0", "hf:models/teacher", "", 1),  # one GPU, in-process model: one worker
+        ("0", "openai:m@http://127.0.0.1:1/v1", "", 2),  # served model: xdist's own choice
+        ("0", "hf:models/teacher", "cpu", 2),  # --bbi-device=cpu: no GPU to protect
+        ("", "hf:models/teacher", "", 2),  # no GPU
+    ],
+)
+def test_n_auto_is_capped_by_visible_gpus_for_in_process_models(
+    pytester, monkeypatch, visible, spec, device, workers
+):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "")
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    pytester.makepyfile(test_nothing="def test_one():\n    pass\n")
+    options = ["-n", "auto", "-p", "xdist", f"--bbi-teacher={spec}"]
+    if device:
+        options.append(f"--bbi-device={device}")
+    result = pytester.runpytest_subprocess(*options)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*created: {workers}/{workers} worker*"])
