@@ -1,6 +1,7 @@
 """The generation cache in a user's suite: once per completion across xdist workers, then free."""
 
 import pytest
+from verdicts import junit_verdicts
 
 MODELS = """
 import os
@@ -62,13 +63,19 @@ def _generated(calls):
 
 def test_four_tests_under_xdist_generate_each_completion_once_and_a_rerun_none(project):
     pytester, calls = project
-    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("-n", "2", "--junitxml=cold.xml").assert_outcomes(passed=4)
     first = _generated(calls)
     for role in ("teacher", "student"):
         assert len(first[role]) == 60
         assert len(set(first[role])) == 60
-    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("-n", "2", "--junitxml=warm.xml").assert_outcomes(passed=4)
     assert _generated(calls) == first
+    pytester.runpytest_subprocess("--junitxml=serial.xml").assert_outcomes(passed=4)
+    assert _generated(calls) == first
+    cold = junit_verdicts(pytester.path / "cold.xml")
+    assert len(cold) == 4
+    assert junit_verdicts(pytester.path / "warm.xml") == cold
+    assert junit_verdicts(pytester.path / "serial.xml") == cold
 
 
 def test_no_cache_generates_again_and_cache_clear_empties_it(project):
