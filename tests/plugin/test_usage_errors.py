@@ -10,7 +10,7 @@ def test_unknown_teacher_scheme_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(
         [
             "*--bbi-teacher / bbi_teacher: model spec 'gpt:whatever' names an unknown backend"
-            " 'gpt'*known backends: hf:, python:*"
+            " 'gpt'*known backends: hf:, openai:, python:, vllm:*"
         ]
     )
 

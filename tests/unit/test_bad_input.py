@@ -131,7 +131,7 @@ def test_adversary_returning_bad_probabilities_is_an_error():
     ("spec", "message"),
     [
         ("nonsense", r"not of the form SCHEME:TARGET"),
-        ("gpt:x", r"unknown backend 'gpt'; known backends: hf:, python:"),
+        ("gpt:x", r"unknown backend 'gpt'; known backends: hf:, openai:, python:, vllm:"),
         ("python:scripted", r"expected MODULE:ATTRIBUTE"),
         ("python:scripted:nope", r"module 'scripted' has no attribute 'nope'"),
         ("python:scripted:PROMPTS", r"gave list, which is not a Model"),
