@@ -1,0 +1,118 @@
+"""The extension how-to guides work as written: their files, registered as shown, run in pytest."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+HOWTO = Path(__file__).parents[2] / "docs" / "how-to"
+FENCE = re.compile(r"^ *```python\n(?P<body>.*?)^ *```$", flags=re.MULTILINE | re.DOTALL)
+
+
+def _files(page: str) -> dict[str, str]:
+    """The page's python blocks that open with ``# FILENAME``, by file name."""
+    files = {}
+    for match in FENCE.finditer((HOWTO / page).read_text(encoding="utf-8")):
+        first, _, _ = match["body"].partition("\n")
+        if re.fullmatch(r"# [\w.]+\.py", first):
+            files[first.removeprefix("# ")] = match["body"]
+    return files
+
+
+def _block_with(page: str, needle: str) -> str:
+    blocks = [m["body"] for m in FENCE.finditer((HOWTO / page).read_text(encoding="utf-8"))]
+    found = [block for block in blocks if needle in block]
+    assert len(found) == 1, f"{page}: expected one python block with {needle!r}"
+    return found[0]
+
+
+ADVERSARY_TESTS = """
+import pytest
+import pytest_bbi as bbi
+from pytest_bbi.models import from_callable
+
+
+def teacher_fn(prompt, seed):
+    return "Answer " + str(seed % 7) + "."
+
+
+def padded_fn(prompt, seed):
+    return teacher_fn(prompt, seed) + (" Indeed." if seed % 2 else "")
+
+
+PROMPTS = [f"question {i}" for i in range(30)]
+TEACHER = from_callable(teacher_fn, name="teacher")
+
+
+def test_the_documented_budget_catches_a_longer_student():
+    student = from_callable(padded_fn, name="padded")
+    with pytest.raises(bbi.Distinguishable) as failure:
+        bbi.assert_indistinguishable(TEACHER, student, PROMPTS, budget=BUDGET, epsilon=0.1)
+    assert failure.value.verdict.adversaries["length"].rejected
+
+
+def test_the_registered_name_resolves_and_passes_an_identical_student():
+    student = from_callable(teacher_fn, name="same")
+    budget = bbi.Budget(queries=200, adversaries=["length"])
+    verdict = bbi.assert_indistinguishable(TEACHER, student, PROMPTS, budget=budget, epsilon=0.1)
+    assert list(verdict.adversaries) == ["length"]
+"""
+
+
+def test_custom_adversary_guide(pytester: pytest.Pytester) -> None:
+    page = "custom-adversary.md"
+    files = _files(page)
+    assert set(files) == {"length_adversary.py", "conftest.py"}
+    for name, body in files.items():
+        (pytester.path / name).write_text(body, encoding="utf-8")
+    budget_block = _block_with(page, "BUDGET = bbi.Budget(")
+    pytester.makepyfile(test_length=budget_block + ADVERSARY_TESTS)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+BACKEND_TESTS = """
+import pytest_bbi as bbi
+from pytest_bbi.models import known_schemes, load
+
+
+def test_fixtures_load_the_documented_scheme(teacher, student):
+    assert "replay" in known_schemes()
+    assert teacher.name == "teacher" and student.name == "student"
+    prompts = ["What is 2 + 2?", "Name a colour."]
+    bbi.assert_indistinguishable(
+        teacher, student, prompts, budget=bbi.Budget(queries=200, adversaries=["stylometric"]),
+        epsilon=0.1,
+    )
+
+
+def test_load_picks_a_recorded_sample_per_seed():
+    model = load("replay:teacher.jsonl")
+    assert model.generate(["What is 2 + 2?"] * 2, [0, 1]) == ["4.", "It is 4."]
+    assert model.identity.startswith("replay:")
+"""
+
+
+def test_custom_backend_guide(pytester: pytest.Pytester) -> None:
+    files = _files("custom-backend.md")
+    assert set(files) == {"replay_backend.py", "conftest.py"}
+    for name, body in files.items():
+        (pytester.path / name).write_text(body, encoding="utf-8")
+    records = [
+        {"prompt": "What is 2 + 2?", "completions": ["4.", "It is 4."]},
+        {"prompt": "Name a colour.", "completions": ["Blue.", "Red!", "Green, say."]},
+    ]
+    lines = "".join(json.dumps(record) + "\n" for record in records)
+    for role in ("teacher", "student"):
+        (pytester.path / f"{role}.jsonl").write_text(lines, encoding="utf-8")
+    pytester.makeini(
+        "[pytest]\npythonpath = .\n"
+        "bbi_teacher = replay:teacher.jsonl\nbbi_student = replay:student.jsonl\n"
+    )
+    pytester.makepyfile(test_replay=BACKEND_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bbi-no-cache")
+    result.assert_outcomes(passed=2)
