@@ -92,8 +92,8 @@ def test_api_reference_is_generated_from_docstrings(site: Path) -> None:
 
 def _help(pytester: pytest.Pytester) -> str:
     pytester.makeini("[pytest]\n")
-    result = pytester.runpytest("--help", "--fixtures", "-p", "no:cacheprovider")
-    return result.stdout.str()
+    runs = [pytester.runpytest(flag, "-p", "no:cacheprovider") for flag in ("--help", "--fixtures")]
+    return "\n".join(run.stdout.str() for run in runs)
 
 
 def test_docs_name_only_real_options_ini_keys_and_fixtures(pytester: pytest.Pytester) -> None:
