@@ -116,3 +116,108 @@ def test_custom_backend_guide(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_replay=BACKEND_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bbi-no-cache")
     result.assert_outcomes(passed=2)
+
+
+def _blocks(page: str, lang: str) -> list[str]:
+    fence = re.compile(
+        rf"^(?P<indent> *)```{lang}\n(?P<body>.*?)^(?P=indent)```$", flags=re.MULTILINE | re.DOTALL
+    )
+    text = (HOWTO.parent / page).read_text(encoding="utf-8")
+    return [
+        re.sub(rf"(?m)^{m['indent']}", "", m["body"]) if m["indent"] else m["body"]
+        for m in fence.finditer(text)
+    ]
+
+
+def test_production_traces_guide(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_bbi.prompts import normalize
+
+    page = "how-to/production-traces.md"
+    (traces,) = _blocks(page, "json")
+    (pytester.path / "traces").mkdir()
+    (pytester.path / "traces" / "sample.jsonl").write_text(traces, encoding="utf-8")
+    monkeypatch.chdir(pytester.path)
+    load_block, mapping_block = _blocks(page, "python")
+    namespace: dict[str, object] = {}
+    exec(load_block, namespace)
+    assert [(p.text, p.bucket) for p in namespace["TRACES"]] == [  # type: ignore[attr-defined]
+        ("How do I reset my password?", "instruction"),
+        ("Translate 'thank you' into German.", "multilingual"),
+        ("What is 17 * 23?", "math"),
+    ]
+    exec(mapping_block, namespace)
+    prompts = normalize(namespace["PROMPTS"], count=5, seed=0, default_bucket=None)
+    assert {p.bucket for p in prompts} == {"instruction", "math", "robustness"}
+    assert [p.text for p in prompts if p.bucket == "instruction"] == ["How do I reset my password?"]
+    (ini,) = _blocks(page, "ini")
+    pytester.makeini(ini)
+    pytester.makepyfile(
+        test_bucket="""
+        import pytest
+
+        @pytest.mark.capability("billing")
+        def test_custom_bucket():
+            pass
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_options_reference_ini_example_is_accepted(pytester: pytest.Pytester) -> None:
+    (ini,) = _blocks("reference/options.md", "ini")
+    pytester.makeini(ini)
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.capability("billing")
+        def test_marked():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["bbi: seed=0"])
+
+
+SNAPSHOT_MODELS = """
+from pytest_bbi.models import from_callable
+
+
+def steady(prompt, seed):
+    return "A calm answer to: " + prompt
+
+
+student = from_callable(steady, name="steady")
+"""
+
+
+def test_snapshot_guide_workflow(pytester: pytest.Pytester) -> None:
+    page = "how-to/snapshots.md"
+    (test_block,) = _blocks(page, "python")
+    pytester.makepyfile(test_approved=test_block, my_models=SNAPSHOT_MODELS)
+    pytester.makeini(
+        "[pytest]\npythonpath = .\n"
+        "bbi_teacher = python:my_models:student\nbbi_student = python:my_models:student\n"
+    )
+    text = (HOWTO / "snapshots.md").read_text(encoding="utf-8")
+    missing_message = re.search(r"`(Snapshot '[^`]+' does not\s+exist!)`", text)
+    assert missing_message is not None
+    update = _blocks(page, "bash")
+    assert [block.strip() for block in update] == ["pytest --snapshot-update"]
+
+    first = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    first.assert_outcomes(failed=2)
+    first.stdout.fnmatch_lines([f"*{' '.join(missing_message[1].split())}*"])
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--snapshot-update").assert_outcomes(
+        passed=2
+    )
+    stored = (
+        pytester.path / "__snapshots__" / "test_approved" / "test_student_behaves_as_approved.json"
+    )
+    assert stored.is_file(), "the guide says where the snapshot is written"
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bbi-seed=3").assert_outcomes(
+        passed=2
+    )
