@@ -82,7 +82,7 @@ from pytest_bbi.models import known_schemes, load
 
 def test_fixtures_load_the_documented_scheme(teacher, student):
     assert "replay" in known_schemes()
-    assert teacher.name == "teacher" and student.name == "student"
+    assert teacher.name == "recorded-teacher" and student.name == "student"
     prompts = ["What is 2 + 2?", "Name a colour."]
     bbi.assert_indistinguishable(
         teacher, student, prompts, budget=bbi.Budget(queries=200, adversaries=["stylometric"]),
@@ -112,6 +112,7 @@ def test_custom_backend_guide(pytester: pytest.Pytester) -> None:
     pytester.makeini(
         "[pytest]\npythonpath = .\n"
         "bbi_teacher = replay:teacher.jsonl\nbbi_student = replay:student.jsonl\n"
+        "bbi_teacher_options = name=recorded-teacher\n"
     )
     pytester.makepyfile(test_replay=BACKEND_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bbi-no-cache")
