@@ -436,7 +436,8 @@ def anytime_p_value(k: int, n: int, p0: float, planned_pairs: int) -> float:
             confidence sequence it accompanies.
 
     Returns:
-        The p-value, in (0, 1]; 1.0 when n == 0 or k/n ≤ p0.
+        The p-value, in [0, 1] (0 only by floating-point underflow); 1.0 when n == 0 or
+        k/n ≤ p0.
 
     Raises:
         ValueError: If an argument is out of range.
