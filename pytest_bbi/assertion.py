@@ -294,7 +294,9 @@ def assert_indistinguishable(
             (drawn deterministically from the run seed), a mapping bucket → prompts or strategy,
             or ``bbi.prompts.from_jsonl(...)``. ``None`` inside a capability uses that bucket's
             default strategy. Short lists are cycled with fresh samples.
-        budget: q queries, t seconds of adversary compute, and the adversary class 𝔸.
+        budget: q queries, t seconds of adversary compute, the adversary class 𝔸, and how the
+            queries are spent: in one fixed-n round (default) or, with ``sequential=True``, in
+            growing rounds that stop once the decision is settled (see :class:`Budget`).
         epsilon: ε in [0, 1), the largest advantage tolerated (ini ``bbi_bucket_epsilon`` may
             set it per bucket).
         alpha: α in (0, 1), the error rate the decision may have (ini ``bbi_bucket_alpha`` may
@@ -303,7 +305,9 @@ def assert_indistinguishable(
             binomial tests, Holm-corrected): if every true advantage is ≤ ε, it fails with
             probability ≤ α. ``"certify"`` passes only when every adversary's upper bound is ≤ ε
             (Clopper–Pearson, Bonferroni), and otherwise fails as distinguishable or
-            inconclusive, with an estimate of the queries that would decide.
+            inconclusive, with an estimate of the queries that would decide. In a sequential game
+            both modes use anytime-valid confidence sequences (Bonferroni over the cells)
+            instead, so stopping early keeps the same guarantees.
         capability: the bucket of untagged prompts; defaults to the test's ``capability``
             marker.
         seed: the run seed; defaults to the session's ``--bbi-seed``.

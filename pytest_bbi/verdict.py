@@ -43,11 +43,12 @@ class AdversaryResult:
         advantage: 2·k/n − 1, in [−1, 1]; 0 means it does no better than a coin.
         lower: the lower confidence bound on its advantage.
         upper: the upper confidence bound on its advantage.
-        p_value: the exact one-sided binomial p-value of H0: advantage ≤ ε (before Holm).
+        p_value: the exact one-sided binomial p-value of H0: advantage ≤ ε (before Holm); in a
+            sequential game, the anytime-valid p-value of the same H0.
         seconds: the compute it spent fitting and deciding.
         timed_out: whether it ran out of its time budget before deciding every pair.
-        rejected: whether H0 was rejected for it (after Holm in detect mode; by its
-            Bonferroni lower bound in certify mode).
+        rejected: whether H0 was rejected for it (after Holm in fixed-n detect mode; otherwise
+            by its Bonferroni lower bound).
         examples: the held-out pairs it was most confident about, most confident first.
     """
 
@@ -117,7 +118,8 @@ class Verdict:
             these are the tested results; over several buckets each adversary's counts are
             pooled across buckets (``rejected`` when it was rejected in any bucket).
         buckets: bucket → :class:`BucketResult`; the decision is made over every
-            (bucket, adversary) cell, Holm-corrected (detect) or Bonferroni-bounded (certify).
+            (bucket, adversary) cell, Holm-corrected (fixed-n detect) or Bonferroni-bounded
+            (certify, and every sequential game).
         seed: the run seed that fixed every draw; pass it as ``--bbi-seed`` to replay.
         capability: the capability bucket tested, when known.
         queries_to_decide: for an inconclusive certify run, a rough estimate of the queries that

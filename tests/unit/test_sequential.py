@@ -192,6 +192,28 @@ def test_certify_stops_an_identical_pair_once_every_upper_bound_is_within_epsilo
     assert len(recorder.calls) == verdict.rounds
 
 
+def test_buckets_stop_separately_and_report_their_own_queries():
+    style, math_prompts = PROMPTS[:25], PROMPTS[25:]
+    student = from_callable(
+        lambda prompt, seed: tic_fn(prompt, seed, rate=1.0 if prompt in style else 0.0),
+        name="style-tic",
+    )
+    prompts = {"style": style, "math": math_prompts}
+    budget = bbi.Budget(queries=2000, adversaries=[TicAdversary()], sequential=True)
+    with pytest.raises(bbi.Distinguishable) as failure:
+        bbi.assert_indistinguishable(TEACHER, student, prompts, budget=budget, epsilon=0.1, seed=1)
+    verdict = failure.value.verdict
+    assert verdict.failing_buckets == ["style"]
+    assert verdict.queries == sum(bucket.queries for bucket in verdict.buckets.values()) < 500
+
+    certified = bbi.assert_indistinguishable(
+        TEACHER, TEACHER, prompts, budget=budget, epsilon=0.3, mode="certify", seed=1
+    )
+    assert certified.decision == "certified"
+    assert all(bucket.queries < 1000 for bucket in certified.buckets.values())
+    assert certified.queries == sum(bucket.queries for bucket in certified.buckets.values())
+
+
 def test_certify_without_enough_budget_is_inconclusive_and_estimates_the_queries():
     budget = bbi.Budget(queries=200, adversaries=["stylometric"], sequential=True)
     with pytest.raises(bbi.Inconclusive) as failure:
