@@ -437,7 +437,7 @@ def _decision(verdict: Mapping[str, Any]) -> str:
         f"advantage {_signed(verdict['advantage'])} "
         f"{_interval(verdict['lower'], verdict['upper'])}",
         f"{verdict['queries']} of {verdict['budget_queries']} queries in {verdict['rounds']} "
-        f"rounds ({verdict['acquisition']} acquisition)"
+        f"round{'s' if verdict['rounds'] != 1 else ''} ({verdict['acquisition']} acquisition)"
         if verdict["sequential"]
         else f"{verdict['queries']} queries",
         f"{verdict['seconds']:.2f} s adversary compute",
