@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from pytest_bbi import context, stats
-from pytest_bbi.adversaries import resolve
+from pytest_bbi import context
+from pytest_bbi.acquisition import PromptHistory, Round, next_queries, schedule
+from pytest_bbi.adversaries import Adversary, LabeledPair, resolve
 from pytest_bbi.buckets import DEFAULT_BUCKETS, check_bucket, registered_capabilities
 from pytest_bbi.budget import Budget
-from pytest_bbi.decision import Cell, decide, result_for
+from pytest_bbi.decision import Cell, decide, is_settled, result_for
 from pytest_bbi.errors import BbiWarning, BudgetError, Distinguishable, Inconclusive, PromptError
 from pytest_bbi.game import (
-    EXAMPLES_PER_ADVERSARY,
     Query,
     Score,
     generate_role,
     make_game,
+    most_confident,
     plan_queries,
     score_adversary,
 )
@@ -118,7 +118,11 @@ def _split_queries(queries: int, buckets: Sequence[str]) -> dict[str, int]:
 
 
 def _pooled(
-    name: str, cells: Sequence[tuple[Cell, AdversaryResult]], epsilon: float, bound_alpha: float
+    name: str,
+    cells: Sequence[tuple[Cell, AdversaryResult]],
+    epsilon: float,
+    bound_alpha: float,
+    sequential: bool,
 ) -> AdversaryResult:
     """One adversary's counts summed over buckets, rejected when any of its cells was."""
     scores = [cell.score for cell, _ in cells]
@@ -127,18 +131,119 @@ def _pooled(
         total=sum(score.total for score in scores),
         seconds=sum(score.seconds for score in scores),
         timed_out=any(score.timed_out for score in scores),
-        examples=tuple(
-            sorted(
-                (example for score in scores for example in score.examples),
-                key=lambda example: -example.confidence,
-            )[:EXAMPLES_PER_ADVERSARY]
-        ),
+        examples=most_confident([example for score in scores for example in score.examples]),
     )
-    p_value = stats.binomial_p_value(
-        pooled.correct, pooled.total, stats.accuracy_threshold(epsilon)
+    result = result_for(
+        name,
+        pooled,
+        epsilon=epsilon,
+        bound_alpha=bound_alpha,
+        sequential=sequential,
+        planned_pairs=sum(cell.planned_pairs for cell, _ in cells),
     )
-    result = result_for(name, pooled, bound_alpha=bound_alpha, p_value=p_value)
     return replace(result, rejected=any(cell_result.rejected for _, cell_result in cells))
+
+
+@dataclass
+class _BucketPlay:
+    """One bucket's game in progress: its rounds, what they asked, and the scores so far."""
+
+    prompts: list[str]
+    plan: list[Query]
+    rounds: list[Round]
+    history: PromptHistory = field(default_factory=PromptHistory)
+    train: list[LabeledPair] = field(default_factory=list)
+    scores: dict[str, Score] = field(default_factory=dict)
+    queries: int = 0
+    settled: bool = False
+
+    @property
+    def planned_pairs(self) -> int:
+        """The held-out pairs of the bucket's whole budget."""
+        return sum(round_.held_out for round_ in self.rounds)
+
+
+def _play_round(
+    plays: Mapping[str, _BucketPlay],
+    round_index: int,
+    teacher: Model,
+    student: Model,
+    adversaries: Sequence[Adversary],
+    budget: Budget,
+    seconds: float | None,
+    run_seed: int,
+) -> float:
+    """Generate one round's pairs for every bucket in ``plays`` and score each adversary on them.
+
+    The adversaries fit on every training pair the bucket has so far and are scored on the
+    round's new held-out pairs only; each adversary's time budget is shared by all its rounds in
+    the bucket, and one that runs out keeps the counts of its finished rounds and plays no more.
+    Returns the wall time spent generating.
+    """
+    asked = {
+        bucket: next_queries(
+            budget.acquisition,
+            play.prompts,
+            play.plan,
+            play.rounds[round_index].queries,
+            play.history,
+            run_seed,
+            bucket,
+            round_index,
+        )
+        for bucket, play in plays.items()
+    }
+    every_query = [query for queries in asked.values() for query in queries]
+    started = time.perf_counter()
+    teacher_outputs = iter(generate_role(teacher, "teacher", every_query, run_seed))
+    student_outputs = iter(generate_role(student, "student", every_query, run_seed))
+    generation_seconds = time.perf_counter() - started
+    for bucket, queries in asked.items():
+        play = plays[bucket]
+        game = make_game(
+            queries,
+            [next(teacher_outputs) for _ in queries],
+            [next(student_outputs) for _ in queries],
+            play.rounds[round_index].train,
+            run_seed,
+            bucket,
+            round_index,
+        )
+        play.history.record_queries(queries)
+        play.queries += len(queries)
+        play.train += game.train
+        game = replace(game, train=list(play.train))
+        for adversary in adversaries:
+            earlier = play.scores.get(adversary.name)
+            if earlier is not None and earlier.timed_out:
+                continue
+            spent = 0.0 if earlier is None else earlier.seconds
+            remaining = None if seconds is None else max(0.0, seconds - spent)
+            score = score_adversary(adversary, game, remaining, run_seed, bucket, round_index)
+            if not score.timed_out:
+                play.history.record_evidence(
+                    [pair.prompt for pair in game.held_out], score.evidence
+                )
+            play.scores[adversary.name] = score if earlier is None else earlier.then(score)
+    return generation_seconds
+
+
+def _cells(
+    plays: Mapping[str, _BucketPlay],
+    adversaries: Sequence[Adversary],
+    epsilons: Mapping[str, float],
+) -> list[Cell]:
+    return [
+        Cell(
+            bucket,
+            adversary.name,
+            play.scores[adversary.name],
+            epsilons[bucket],
+            play.planned_pairs,
+        )
+        for bucket, play in plays.items()
+        for adversary in adversaries
+    ]
 
 
 def _bucket_result(
@@ -189,7 +294,9 @@ def assert_indistinguishable(
             (drawn deterministically from the run seed), a mapping bucket → prompts or strategy,
             or ``bbi.prompts.from_jsonl(...)``. ``None`` inside a capability uses that bucket's
             default strategy. Short lists are cycled with fresh samples.
-        budget: q queries, t seconds of adversary compute, and the adversary class 𝔸.
+        budget: q queries, t seconds of adversary compute, the adversary class 𝔸, and how the
+            queries are spent: in one fixed-n round (default) or, with ``sequential=True``, in
+            growing rounds that stop once the decision is settled (see :class:`Budget`).
         epsilon: ε in [0, 1), the largest advantage tolerated (ini ``bbi_bucket_epsilon`` may
             set it per bucket).
         alpha: α in (0, 1), the error rate the decision may have (ini ``bbi_bucket_alpha`` may
@@ -198,7 +305,9 @@ def assert_indistinguishable(
             binomial tests, Holm-corrected): if every true advantage is ≤ ε, it fails with
             probability ≤ α. ``"certify"`` passes only when every adversary's upper bound is ≤ ε
             (Clopper–Pearson, Bonferroni), and otherwise fails as distinguishable or
-            inconclusive, with an estimate of the queries that would decide.
+            inconclusive, with an estimate of the queries that would decide. In a sequential game
+            both modes use anytime-valid confidence sequences (Bonferroni over the cells)
+            instead, so stopping early keeps the same guarantees.
         capability: the bucket of untagged prompts; defaults to the test's ``capability``
             marker.
         seed: the run seed; defaults to the session's ``--bbi-seed``.
@@ -234,40 +343,51 @@ def assert_indistinguishable(
     )
     adversaries = resolve(budget.adversaries)
 
-    started = time.perf_counter()
-    plans = {b: plan_queries(groups[b], split[b], run_seed, b) for b in groups}
-    every_query: list[Query] = [query for plan in plans.values() for query in plan]
-    teacher_outputs = iter(generate_role(teacher, "teacher", every_query, run_seed))
-    student_outputs = iter(generate_role(student, "student", every_query, run_seed))
-    generation_seconds = time.perf_counter() - started
-
-    seconds = None if budget.seconds is None else budget.seconds / len(groups)
-    cells: list[Cell] = []
-    for bucket, plan in plans.items():
-        game = make_game(
-            plan,
-            [next(teacher_outputs) for _ in plan],
-            [next(student_outputs) for _ in plan],
-            math.floor(len(plan) * budget.train_fraction) or 1,
-            run_seed,
-            bucket,
+    plays = {
+        bucket: _BucketPlay(
+            prompts=groups[bucket],
+            plan=plan_queries(groups[bucket], split[bucket], run_seed, bucket),
+            rounds=schedule(split[bucket], budget.train_fraction, sequential=budget.sequential),
         )
-        cells += [
-            Cell(
-                bucket,
-                adversary.name,
-                score_adversary(adversary, game, seconds, run_seed, bucket),
-                epsilons[bucket],
+        for bucket in groups
+    }
+    seconds = None if budget.seconds is None else budget.seconds / len(groups)
+    generation_seconds = 0.0
+    rounds_played = 0
+    while True:
+        active = {
+            bucket: play
+            for bucket, play in plays.items()
+            if not play.settled and rounds_played < len(play.rounds)
+        }
+        if not active:
+            break
+        generation_seconds += _play_round(
+            active, rounds_played, teacher, student, adversaries, budget, seconds, run_seed
+        )
+        rounds_played += 1
+        if budget.sequential:
+            cells = _cells(plays, adversaries, epsilons)
+            decision, results, _ = decide(
+                cells, alpha=alpha, mode=mode, train_fraction=budget.train_fraction, sequential=True
             )
-            for adversary in adversaries
-        ]
+            if decision == "distinguishable":
+                break
+            paired = list(zip(cells, results, strict=True))
+            for bucket, play in plays.items():
+                play.settled = is_settled([(c, r) for c, r in paired if c.bucket == bucket])
+    cells = _cells(plays, adversaries, epsilons)
     decision, results, per_bucket_to_decide = decide(
-        cells, alpha=alpha, mode=mode, train_fraction=budget.train_fraction
+        cells,
+        alpha=alpha,
+        mode=mode,
+        train_fraction=budget.train_fraction,
+        sequential=budget.sequential,
     )
     paired = list(zip(cells, results, strict=True))
     buckets = {
         bucket: _bucket_result(
-            bucket, [(c, r) for c, r in paired if c.bucket == bucket], split[bucket], mode
+            bucket, [(c, r) for c, r in paired if c.bucket == bucket], plays[bucket].queries, mode
         )
         for bucket in groups
     }
@@ -280,6 +400,7 @@ def assert_indistinguishable(
                 [(c, r) for c, r in paired if c.adversary == a.name],
                 float(epsilon),
                 alpha / len(cells),
+                budget.sequential,
             )
             for a in adversaries
         }
@@ -292,7 +413,7 @@ def assert_indistinguishable(
         advantage=max(r.advantage for r in results),
         lower=max(r.lower for r in results),
         upper=max(r.upper for r in results),
-        queries=budget.queries,
+        queries=sum(play.queries for play in plays.values()),
         seconds=sum(r.seconds for r in results),
         generation_seconds=generation_seconds,
         adversaries=per_adversary,
@@ -304,13 +425,18 @@ def assert_indistinguishable(
         queries_to_decide=None
         if per_bucket_to_decide is None
         else per_bucket_to_decide * len(groups),
+        budget_queries=budget.queries,
+        sequential=budget.sequential,
+        acquisition=budget.acquisition,
+        rounds=rounds_played,
     )
     test_context.record(verdict)
     for cell, result in paired:
         if result.timed_out:
             warnings.warn(
                 f"adversary {result.name!r} ran out of its {seconds}s budget in bucket "
-                f"{cell.bucket!r} and was not scored; raise Budget(seconds=...) so it counts.",
+                f"{cell.bucket!r} and was scored on {result.total} held-out pairs only; raise "
+                "Budget(seconds=...) so it counts.",
                 BbiWarning,
                 stacklevel=2,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Literal, Union, get_args
 
 from pytest_bbi.errors import BudgetError
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pytest_bbi.adversaries import Adversary
 
 AdversarySpec = Union[str, "Adversary"]
+Acquisition = Literal["stratified", "disagreement"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,20 @@ class Budget:
             default class.
         train_fraction: the share of the q queries spent on training pairs, in (0, 1); the rest
             are held out. Every adversary is scored only on held-out pairs.
+        sequential: play the game in rounds and stop as soon as the decision is settled, using
+            anytime-valid confidence sequences (see :mod:`pytest_bbi.stats`). Rounds grow
+            geometrically from 1/16 of the queries; each round's new queries are split into
+            training and held-out pairs, the adversaries refit on every training pair so far and
+            are scored on the round's new held-out pairs only. The default ``False`` plays one
+            round of all q queries with exact fixed-n tests: at the full budget those are about
+            1.8× narrower than the confidence sequence, so a suite that spends its budget anyway
+            (the usual passing regression test) keeps more power; turn it on when queries are
+            expensive or most runs are expected to be clear-cut.
+        acquisition: which prompts the queries ask, within each bucket's equal share:
+            ``"stratified"`` (default: a seeded random order of the bucket's prompts, the strong
+            baseline) or ``"disagreement"`` (needs ``sequential=True``: after the first round,
+            prompts are drawn more often where the adversaries told the models apart most
+            surely; the verdict then speaks for that reweighted distribution).
 
     Raises:
         BudgetError: when a field is out of range; the message names the field and the fix.
@@ -38,6 +53,8 @@ class Budget:
     seconds: float | None = None
     adversaries: Sequence[AdversarySpec] | None = None
     train_fraction: float = 0.5
+    sequential: bool = False
+    acquisition: Acquisition = "stratified"
 
     def __post_init__(self) -> None:
         if isinstance(self.queries, bool) or not isinstance(self.queries, int):
@@ -71,6 +88,21 @@ class Budget:
                 f"Budget(queries={self.queries}, train_fraction={self.train_fraction}): this "
                 "leaves no training or no held-out pair; raise queries or move train_fraction "
                 "toward 0.5."
+            )
+        if not isinstance(self.sequential, bool):
+            raise BudgetError(
+                f"Budget(sequential={self.sequential!r}): sequential must be True (stop early on "
+                "anytime-valid bounds) or False (one fixed-n round)."
+            )
+        if self.acquisition not in get_args(Acquisition):
+            raise BudgetError(
+                f"Budget(acquisition={self.acquisition!r}): use 'stratified' (a seeded random "
+                "order within each bucket) or 'disagreement' (with sequential=True)."
+            )
+        if self.acquisition == "disagreement" and not self.sequential:
+            raise BudgetError(
+                "Budget(acquisition='disagreement') needs earlier rounds to learn from: pass "
+                "sequential=True as well, or use acquisition='stratified'."
             )
         adversaries = self.adversaries
         if adversaries is not None:

@@ -43,13 +43,42 @@ class Game:
 
 @dataclass(frozen=True)
 class Score:
-    """An adversary's count in one game, before any statistics."""
+    """An adversary's count in one game, before any statistics.
+
+    ``evidence`` holds, per held-out pair in order, how surely the adversary named the teacher:
+    its probability of the right answer minus ½, in [−½, ½] (empty when it timed out).
+    """
 
     correct: int
     total: int
     seconds: float
     timed_out: bool
     examples: tuple[Example, ...]
+    evidence: tuple[float, ...] = ()
+
+    def then(self, later: Score) -> Score:
+        """This score followed by a later round's: counts and seconds add up, examples merge.
+
+        Args:
+            later: the score of the next round, on new held-out pairs.
+
+        Returns:
+            The combined score; timed out if either round timed out.
+        """
+        return Score(
+            correct=self.correct + later.correct,
+            total=self.total + later.total,
+            seconds=self.seconds + later.seconds,
+            timed_out=self.timed_out or later.timed_out,
+            examples=most_confident([*self.examples, *later.examples]),
+            evidence=(*self.evidence, *later.evidence),
+        )
+
+
+def most_confident(examples: Sequence[Example]) -> tuple[Example, ...]:
+    """The :data:`EXAMPLES_PER_ADVERSARY` most confident examples, most confident first."""
+    ranked = sorted(examples, key=lambda example: -example.confidence)
+    return tuple(ranked[:EXAMPLES_PER_ADVERSARY])
 
 
 def plan_queries(
@@ -101,15 +130,19 @@ def make_game(
     train_queries: int,
     run_seed: int,
     stratum: str = "",
+    round_index: int = 0,
 ) -> Game:
-    """Split generated pairs into training and held-out pairs; hide each held-out order."""
+    """Split generated pairs into training and held-out pairs; hide each held-out order.
+
+    Each round of a sequential game hides its orders with its own seeded coin.
+    """
     pairs = [
         LabeledPair(query.prompt, teacher_output, student_output)
         for query, teacher_output, student_output in zip(
             queries, teacher_outputs, student_outputs, strict=True
         )
     ]
-    coin = random.Random(derive_seed(run_seed, "order", stratum))
+    coin = random.Random(derive_seed(run_seed, "order", stratum, round_index))
     held_out = pairs[train_queries:]
     return Game(
         train=pairs[:train_queries],
@@ -140,13 +173,18 @@ def _check_probabilities(adversary: Adversary, answer: object, expected: int) ->
 
 
 def score_adversary(
-    adversary: Adversary, game: Game, seconds: float | None, run_seed: int, stratum: str = ""
+    adversary: Adversary,
+    game: Game,
+    seconds: float | None,
+    run_seed: int,
+    stratum: str = "",
+    round_index: int = 0,
 ) -> Score:
     """Let one adversary play a game within its time budget and count its correct calls.
 
-    A probability of exactly 0.5 is settled by a seeded coin, so an adversary that cannot
-    decide is scored as guessing, which keeps the count Binomial(n, ½) under H0. An answer
-    returned after the deadline is refused: the adversary is reported as timed out.
+    A probability of exactly 0.5 is settled by a seeded coin (one per round), so an adversary
+    that cannot decide is scored as guessing, which keeps the count Binomial(n, ½) under H0. An
+    answer returned after the deadline is refused: the adversary is reported as timed out.
     """
     deadline = Deadline(seconds)
     try:
@@ -157,7 +195,7 @@ def score_adversary(
     if deadline.expired():
         return Score(0, 0, elapsed, True, ())
     probabilities = _check_probabilities(adversary, answer, len(game.held_out))
-    tie_coin = random.Random(derive_seed(run_seed, f"ties:{adversary.name}", stratum))
+    tie_coin = random.Random(derive_seed(run_seed, f"ties:{adversary.name}", stratum, round_index))
     correct_flags: list[bool] = []
     for probability, teacher_first in zip(probabilities, game.first_is_teacher, strict=True):
         says_first = tie_coin.random() < 0.5 if probability == 0.5 else probability > 0.5
@@ -175,4 +213,8 @@ def score_adversary(
         )
         for index in ranked[:EXAMPLES_PER_ADVERSARY]
     )
-    return Score(sum(correct_flags), len(correct_flags), elapsed, False, examples)
+    evidence = tuple(
+        (probability if teacher_first else 1.0 - probability) - 0.5
+        for probability, teacher_first in zip(probabilities, game.first_is_teacher, strict=True)
+    )
+    return Score(sum(correct_flags), len(correct_flags), elapsed, False, examples, evidence)

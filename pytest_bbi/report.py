@@ -100,6 +100,16 @@ def _examples(bucket: BucketResult, result: AdversaryResult) -> list[str]:
     return lines
 
 
+def _queries_spent(verdict: Verdict) -> str:
+    if not verdict.sequential:
+        return f"{verdict.queries} queries"
+    rounds = f"{verdict.rounds} round{'s' if verdict.rounds != 1 else ''}"
+    return (
+        f"{verdict.queries} of {verdict.budget_queries} queries in {rounds} "
+        f"(sequential, {verdict.acquisition} acquisition)"
+    )
+
+
 def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
     """Render a verdict as the multi-line message of a failed assertion.
 
@@ -110,14 +120,15 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
 
     Returns:
         The headline (naming the buckets that gave the student away), the decision's parameters
-        and budget use, one row per (bucket, adversary) with advantage, interval, k/n, p-value
-        and seconds, and the most confident pairs of the adversaries that matter.
+        and budget use (for a sequential game: queries spent of the budget, and rounds), one row
+        per (bucket, adversary) with advantage, interval, k/n, p-value and seconds, and the most
+        confident pairs of the adversaries that matter.
     """
     epsilons = sorted({bucket.epsilon for bucket in verdict.buckets.values()})
     lines = [
         _headline(verdict, teacher, student),
         f"mode={verdict.mode} ε={'/'.join(f'{e:g}' for e in epsilons)} α={verdict.alpha:g} "
-        f"seed={verdict.seed}; spent {verdict.queries} queries, {verdict.seconds:.2f}s of "
+        f"seed={verdict.seed}; spent {_queries_spent(verdict)}, {verdict.seconds:.2f}s of "
         f"adversary compute (+{verdict.generation_seconds:.2f}s generation)",
         _COLUMNS.format(
             "capability",

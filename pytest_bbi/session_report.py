@@ -436,7 +436,10 @@ def _decision(verdict: Mapping[str, Any]) -> str:
         f"α = {verdict['alpha']:g}",
         f"advantage {_signed(verdict['advantage'])} "
         f"{_interval(verdict['lower'], verdict['upper'])}",
-        f"{verdict['queries']} queries",
+        f"{verdict['queries']} of {verdict['budget_queries']} queries in {verdict['rounds']} "
+        f"round{'s' if verdict['rounds'] != 1 else ''} ({verdict['acquisition']} acquisition)"
+        if verdict["sequential"]
+        else f"{verdict['queries']} queries",
         f"{verdict['seconds']:.2f} s adversary compute",
         f"{verdict['generation_seconds']:.2f} s generation",
         f"seed {verdict['seed']}",

@@ -43,11 +43,12 @@ class AdversaryResult:
         advantage: 2·k/n − 1, in [−1, 1]; 0 means it does no better than a coin.
         lower: the lower confidence bound on its advantage.
         upper: the upper confidence bound on its advantage.
-        p_value: the exact one-sided binomial p-value of H0: advantage ≤ ε (before Holm).
+        p_value: the exact one-sided binomial p-value of H0: advantage ≤ ε (before Holm); in a
+            sequential game, the anytime-valid p-value of the same H0.
         seconds: the compute it spent fitting and deciding.
         timed_out: whether it ran out of its time budget before deciding every pair.
-        rejected: whether H0 was rejected for it (after Holm in detect mode; by its
-            Bonferroni lower bound in certify mode).
+        rejected: whether H0 was rejected for it (after Holm in fixed-n detect mode; otherwise
+            by its Bonferroni lower bound).
         examples: the held-out pairs it was most confident about, most confident first.
     """
 
@@ -73,7 +74,8 @@ class BucketResult:
         passed: whether no adversary was shown to exceed ε here (and, in certify mode, every
             upper bound is within ε).
         epsilon: the ε this bucket was tested against (ini ``bbi_bucket_epsilon`` may set it).
-        queries: the queries spent on this bucket.
+        queries: the queries spent on this bucket (fewer than its share of the budget when a
+            sequential game settled it early).
         advantage: the strongest adversary's advantage in this bucket.
         lower: the largest lower bound in this bucket.
         upper: the largest upper bound in this bucket.
@@ -108,18 +110,26 @@ class Verdict:
         advantage: the largest observed advantage over the adversary class.
         lower: the largest lower confidence bound over the adversary class.
         upper: the largest upper confidence bound over the adversary class.
-        queries: the queries spent (each query is one prompt sent to each model).
+        queries: the queries spent (each query is one prompt sent to each model); fewer than
+            ``budget_queries`` when a sequential game stopped early.
         seconds: the adversaries' compute, summed (generation excluded).
         generation_seconds: wall time spent generating completions.
         adversaries: name → :class:`AdversaryResult`, in the order they ran. With one bucket
             these are the tested results; over several buckets each adversary's counts are
             pooled across buckets (``rejected`` when it was rejected in any bucket).
         buckets: bucket → :class:`BucketResult`; the decision is made over every
-            (bucket, adversary) cell, Holm-corrected (detect) or Bonferroni-bounded (certify).
+            (bucket, adversary) cell, Holm-corrected (fixed-n detect) or Bonferroni-bounded
+            (certify, and every sequential game).
         seed: the run seed that fixed every draw; pass it as ``--bbi-seed`` to replay.
         capability: the capability bucket tested, when known.
         queries_to_decide: for an inconclusive certify run, a rough estimate of the queries that
             would settle it; otherwise ``None``.
+        budget_queries: the budget's q, the most ``queries`` could have been (``None`` for a
+            verdict not made by :func:`~pytest_bbi.assert_indistinguishable`).
+        sequential: whether the game was played in rounds with anytime-valid bounds and early
+            stopping (``Budget(sequential=True)``) rather than decided once at fixed n.
+        acquisition: how prompts were chosen: ``"stratified"`` or ``"disagreement"``.
+        rounds: the rounds played (1 for a fixed-n game).
     """
 
     passed: bool
@@ -138,6 +148,10 @@ class Verdict:
     seed: int = 0
     capability: str | None = None
     queries_to_decide: int | None = None
+    budget_queries: int | None = None
+    sequential: bool = False
+    acquisition: str = "stratified"
+    rounds: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""

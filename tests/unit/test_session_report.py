@@ -432,3 +432,18 @@ def test_html_is_self_contained_and_deterministic(report):
     assert page == render_html(
         build_report(list(reversed(_entries())), seed=1234, plugin_version="0.1.0")
     )
+
+
+def test_a_sequential_verdict_shows_queries_spent_of_the_budget_and_validates():
+    verdict = dataclasses.replace(
+        _distinguishable(),
+        queries=63,
+        budget_queries=1000,
+        sequential=True,
+        acquisition="disagreement",
+        rounds=1,
+    )
+    entry = {"nodeid": "t.py::early", "outcome": "failed", "verdicts": [verdict.to_dict()]}
+    document = build_report([{**entry, "fingerprints": []}], seed=0, plugin_version="0.1.0")
+    _validator().validate(document)
+    assert "63 of 1000 queries in 1 round (disagreement acquisition)" in render_html(document)
