@@ -6,7 +6,6 @@ import hashlib
 import os
 import pathlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from transformers import (
@@ -20,6 +19,7 @@ from transformers import (
 
 from pytest_bbi.devices import pick_device
 from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.gguf import convert_gguf
 from pytest_bbi.models.weights import model_identity, weight_files
 
@@ -83,55 +83,6 @@ class GumbelMaxSampler(LogitsProcessor):
         generator = torch.Generator().manual_seed(seed)
         uniform = torch.rand(size, generator=generator).clamp_min(torch.finfo(torch.float32).tiny)
         return -torch.log(-torch.log(uniform))
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """The decoding settings of an :class:`HFModel`; they are part of its identity.
-
-    Attributes:
-        temperature: sampling temperature, >= 0; 0 decodes greedily and ignores seeds.
-        top_p: nucleus mass in (0, 1]; 1 keeps every token.
-        top_k: number of most likely tokens kept, >= 0; 0 keeps every token.
-        max_new_tokens: the most tokens generated per completion, >= 1.
-        chat: render each prompt as a user turn through the tokenizer's chat template.
-        system_prompt: a system turn put before the user turn; needs ``chat``.
-    """
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 32
-    chat: bool = False
-    system_prompt: str | None = None
-
-    def __post_init__(self) -> None:
-        problems = [
-            f"{option}={value!r} ({rule})"
-            for option, value, ok, rule in (
-                ("temperature", self.temperature, self.temperature >= 0, "must be >= 0"),
-                ("top_p", self.top_p, 0 < self.top_p <= 1, "must be in (0, 1]"),
-                ("top_k", self.top_k, self.top_k >= 0, "must be >= 0; 0 keeps every token"),
-                ("max_new_tokens", self.max_new_tokens, self.max_new_tokens >= 1, "must be >= 1"),
-                (
-                    "system_prompt",
-                    self.system_prompt,
-                    self.system_prompt is None or self.chat,
-                    "needs chat=True, since only a chat template has a system turn",
-                ),
-            )
-            if not ok
-        ]
-        if problems:
-            raise ModelSpecError(f"hf: invalid decoding options: {'; '.join(problems)}.")
-
-    def fingerprint(self) -> str:
-        """A canonical text of the settings, the same for ``temperature=1`` and ``1.0``."""
-        return (
-            f"temperature={float(self.temperature)!r} top_p={float(self.top_p)!r} "
-            f"top_k={int(self.top_k)} max_new_tokens={int(self.max_new_tokens)} "
-            f"chat={bool(self.chat)} system_prompt={self.system_prompt!r}"
-        )
 
 
 class HFModel:
@@ -344,7 +295,7 @@ def load_hf(
         ModelSpecError: when the directory is missing, holds no safetensors weights, needs
             ``trust_remote_code=True``, cannot be loaded, or an option is out of range.
     """
-    decoding = Decoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt)
+    decoding = Decoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt).check("hf")
     if batch_size < 1:
         raise ModelSpecError(f"hf: batch_size={batch_size!r} must be >= 1.")
     directory = pathlib.Path(path).expanduser()

@@ -9,10 +9,10 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_bbi.errors import BackendError, ModelSpecError
+from pytest_bbi.models.decoding import Decoding
 
 if TYPE_CHECKING:
     import openai
@@ -22,66 +22,6 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _TARGET = re.compile(r"(?P<model>.*?)@(?P<base_url>https?://\S+)")
 _NO_KEY = "no-key"  # servers without authentication accept any bearer token
-
-
-@dataclass(frozen=True)
-class ApiDecoding:
-    """The decoding settings of an :class:`OpenAIModel`; they are part of its identity.
-
-    Attributes:
-        temperature: sampling temperature, >= 0; 0 asks the server for greedy decoding.
-        top_p: nucleus mass in (0, 1].
-        top_k: most likely tokens kept, >= 0; 0 keeps all. Sent as the ``top_k`` extra field,
-            which vLLM, SGLang and llama.cpp accept and hosted APIs may reject.
-        max_new_tokens: the most tokens per completion (``max_tokens``), >= 1.
-        chat: use the chat-completions endpoint with the prompt as the user turn, instead of
-            the (raw text) completions endpoint.
-        system_prompt: a system turn before the user turn; needs ``chat``.
-    """
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 32
-    chat: bool = False
-    system_prompt: str | None = None
-
-    def __post_init__(self) -> None:
-        problems = [
-            f"{option}={value!r} ({rule})"
-            for option, value, ok, rule in (
-                ("temperature", self.temperature, self.temperature >= 0, "must be >= 0"),
-                ("top_p", self.top_p, 0 < self.top_p <= 1, "must be in (0, 1]"),
-                ("top_k", self.top_k, self.top_k >= 0, "must be >= 0; 0 keeps every token"),
-                ("max_new_tokens", self.max_new_tokens, self.max_new_tokens >= 1, "must be >= 1"),
-                (
-                    "system_prompt",
-                    self.system_prompt,
-                    self.system_prompt is None or self.chat,
-                    "needs chat=True; the completions endpoint has no system turn",
-                ),
-            )
-            if not ok
-        ]
-        if problems:
-            raise ModelSpecError(f"openai: invalid decoding options: {'; '.join(problems)}.")
-
-    @property
-    def samples_exactly(self) -> bool:
-        """Whether completions are drawn from the model's untruncated temperature-1 distribution.
-
-        Only then do the server's token log-probabilities (reported before any temperature or
-        truncation) equal the log-probabilities of the distribution completions come from.
-        """
-        return self.temperature == 1 and self.top_p == 1 and self.top_k == 0
-
-    def fingerprint(self) -> str:
-        """A canonical text of the settings."""
-        return (
-            f"temperature={float(self.temperature)!r} top_p={float(self.top_p)!r} "
-            f"top_k={int(self.top_k)} max_new_tokens={int(self.max_new_tokens)} "
-            f"chat={bool(self.chat)} system_prompt={self.system_prompt!r}"
-        )
 
 
 def parse_target(target: str) -> tuple[str, str]:
@@ -139,7 +79,7 @@ class OpenAIModel:
         *,
         served_model: str,
         base_url: str,
-        decoding: ApiDecoding,
+        decoding: Decoding,
         name: str,
         revision: str,
         max_concurrency: int,
@@ -397,7 +337,9 @@ def load_openai(
             variable that is unset, or a missing ``openai`` package.
     """
     served_model, base_url = parse_target(target)
-    decoding = ApiDecoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt)
+    decoding = Decoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt).check(
+        "openai"
+    )
     problems = [
         f"{option}={value!r} ({rule})"
         for option, value, ok, rule in (
