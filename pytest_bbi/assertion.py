@@ -19,15 +19,18 @@ from pytest_bbi.game import (
     EXAMPLES_PER_ADVERSARY,
     Query,
     Score,
+    bind_adversaries,
+    certificate,
     generate_role,
     make_game,
     plan_queries,
     score_adversary,
+    tv_terms,
 )
-from pytest_bbi.models.base import Model
+from pytest_bbi.models.base import Model, Scorer
 from pytest_bbi.prompts import Prompt, normalize
 from pytest_bbi.report import format_verdict
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Verdict
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Decision, Verdict
 
 UNTAGGED = "all"
 """The bucket name of prompts that carry no capability bucket."""
@@ -142,13 +145,20 @@ def _pooled(
 
 
 def _bucket_result(
-    bucket: str, cells: Sequence[tuple[Cell, AdversaryResult]], queries: int, mode: str
+    bucket: str,
+    cells: Sequence[tuple[Cell, AdversaryResult]],
+    queries: int,
+    mode: str,
+    bound: Certificate | None,
 ) -> BucketResult:
-    """One bucket's part of the verdict, from its (cell, result) pairs."""
+    """One bucket's part of the verdict, from its (cell, result) pairs and its certificate."""
     results = [result for _, result in cells]
     passed = not any(result.rejected for result in results)
     if mode == "certify":
-        passed = passed and all(result.upper <= cell.epsilon for cell, result in cells)
+        certified = bound is not None and bound.advantage_upper <= cells[0][0].epsilon
+        passed = passed and (
+            certified or all(result.upper <= cell.epsilon for cell, result in cells)
+        )
     return BucketResult(
         name=bucket,
         passed=passed,
@@ -158,7 +168,21 @@ def _bucket_result(
         lower=max(result.lower for result in results),
         upper=max(result.upper for result in results),
         adversaries={result.name: result for result in results},
+        certificate=bound,
     )
+
+
+def _with_certificates(
+    decision: Decision, buckets: dict[str, BucketResult]
+) -> tuple[Decision, bool]:
+    """Certify an undecided certify run whose every bucket passed (by its white-box bound).
+
+    Returns:
+        The decision, and whether the certificates changed it.
+    """
+    if decision == "inconclusive" and all(bucket.passed for bucket in buckets.values()):
+        return "certified", True
+    return decision, False
 
 
 def assert_indistinguishable(
@@ -232,7 +256,13 @@ def assert_indistinguishable(
             *(test_context.bucket_alpha[b] for b in groups if b in test_context.bucket_alpha),
         ]
     )
-    adversaries = resolve(budget.adversaries)
+    scorers: tuple[Scorer, Scorer] | None = (
+        (teacher, student) if isinstance(teacher, Scorer) and isinstance(student, Scorer) else None
+    )
+    white_box = scorers is not None
+    adversaries, skipped = bind_adversaries(
+        resolve(budget.adversaries, white_box=white_box), teacher, student
+    )
 
     started = time.perf_counter()
     plans = {b: plan_queries(groups[b], split[b], run_seed, b) for b in groups}
@@ -241,12 +271,26 @@ def assert_indistinguishable(
     student_outputs = iter(generate_role(student, "student", every_query, run_seed))
     generation_seconds = time.perf_counter() - started
 
+    # With a certificate in certify mode, α is split: half bounds the adversaries, half the
+    # certificates, so that passing by either route keeps the error rate at α.
+    certificate_alpha = alpha / 2 if mode == "certify" else alpha
+    adversary_alpha = alpha / 2 if white_box and mode == "certify" else alpha
     seconds = None if budget.seconds is None else budget.seconds / len(groups)
     cells: list[Cell] = []
+    bounds: dict[str, Certificate] = {}
+    every_term: list[float] = []
     for bucket, plan in plans.items():
+        bucket_teacher = [next(teacher_outputs) for _ in plan]
+        if scorers is not None:
+            scoring = time.perf_counter()
+            terms = tv_terms(*scorers, (teacher.name, student.name), plan, bucket_teacher)
+            every_term += terms
+            bounds[bucket] = certificate(
+                terms, len(plan), certificate_alpha / len(groups), time.perf_counter() - scoring
+            )
         game = make_game(
             plan,
-            [next(teacher_outputs) for _ in plan],
+            bucket_teacher,
             [next(student_outputs) for _ in plan],
             math.floor(len(plan) * budget.train_fraction) or 1,
             run_seed,
@@ -262,15 +306,22 @@ def assert_indistinguishable(
             for adversary in adversaries
         ]
     decision, results, per_bucket_to_decide = decide(
-        cells, alpha=alpha, mode=mode, train_fraction=budget.train_fraction
+        cells, alpha=adversary_alpha, mode=mode, train_fraction=budget.train_fraction
     )
     paired = list(zip(cells, results, strict=True))
     buckets = {
         bucket: _bucket_result(
-            bucket, [(c, r) for c, r in paired if c.bucket == bucket], split[bucket], mode
+            bucket,
+            [(c, r) for c, r in paired if c.bucket == bucket],
+            split[bucket],
+            mode,
+            bounds.get(bucket),
         )
         for bucket in groups
     }
+    decision, certified = _with_certificates(decision, buckets)
+    if certified:
+        per_bucket_to_decide = None
     if len(groups) == 1:
         per_adversary = dict(next(iter(buckets.values())).adversaries)
     else:
@@ -279,7 +330,7 @@ def assert_indistinguishable(
                 a.name,
                 [(c, r) for c, r in paired if c.adversary == a.name],
                 float(epsilon),
-                alpha / len(cells),
+                adversary_alpha / len(cells),
             )
             for a in adversaries
         }
@@ -304,8 +355,19 @@ def assert_indistinguishable(
         queries_to_decide=None
         if per_bucket_to_decide is None
         else per_bucket_to_decide * len(groups),
+        certificate=certificate(
+            every_term,
+            budget.queries,
+            certificate_alpha,
+            sum(bound.seconds for bound in bounds.values()),
+        )
+        if white_box
+        else None,
+        skipped=skipped,
     )
     test_context.record(verdict)
+    for name, reason in skipped.items():
+        warnings.warn(f"adversary {name!r} did not play: {reason}.", BbiWarning, stacklevel=2)
     for cell, result in paired:
         if result.timed_out:
             warnings.warn(

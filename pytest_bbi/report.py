@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Verdict
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Verdict
 
 _EXCERPT = 160
 _COLUMNS = "  {:<14} {:<14} {:>9}  {:<18} {:>11}  {:>9}  {:>8}  {}"
@@ -100,6 +100,18 @@ def _examples(bucket: BucketResult, result: AdversaryResult) -> list[str]:
     return lines
 
 
+def _certificate(where: str, bound: Certificate, epsilon: float | None) -> str:
+    verdict = ""
+    if epsilon is not None:
+        verdict = " (≤ ε: certified)" if bound.advantage_upper <= epsilon else " (above ε)"
+    return (
+        f"white-box certificate ({where}): mean per-query TV {bound.tv:.3f} ≤ "
+        f"{bound.tv_upper:.3f} over {bound.samples} teacher samples, so no adversary's pairwise "
+        f"advantage exceeds {bound.advantage_upper:.3f}{verdict}, nor its advantage from "
+        f"q={bound.queries} queries {bound.queries_upper:.3f} (confidence {1 - bound.alpha:g})"
+    )
+
+
 def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
     """Render a verdict as the multi-line message of a failed assertion.
 
@@ -111,7 +123,8 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
     Returns:
         The headline (naming the buckets that gave the student away), the decision's parameters
         and budget use, one row per (bucket, adversary) with advantage, interval, k/n, p-value
-        and seconds, and the most confident pairs of the adversaries that matter.
+        and seconds, the adversaries that did not play and why, the white-box certificates, and
+        the most confident pairs of the adversaries that matter.
     """
     epsilons = sorted({bucket.epsilon for bucket in verdict.buckets.values()})
     lines = [
@@ -136,6 +149,14 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
         for result in bucket.adversaries.values()
     ]
     lines += [_row(bucket, result) for bucket, result in cells]
+    lines += [f"{name}: did not play: {reason}" for name, reason in verdict.skipped.items()]
+    lines += [
+        _certificate(bucket.name, bucket.certificate, bucket.epsilon)
+        for bucket in verdict.buckets.values()
+        if bucket.certificate is not None
+    ]
+    if verdict.certificate is not None and len(verdict.buckets) > 1:
+        lines.append(_certificate("all buckets", verdict.certificate, None))
     telling = [(b, r) for b, r in cells if r.rejected or r.timed_out] or cells
     for bucket, result in telling:
         lines += _examples(bucket, result)

@@ -1,4 +1,4 @@
-"""The adversary protocol: what an adversary sees, what it returns, and its deadline."""
+"""The adversary protocols: what an adversary sees, what it returns, and its deadline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from pytest_bbi.models.base import Model
 
 
 @dataclass(frozen=True)
@@ -94,5 +97,33 @@ class Adversary(Protocol):
 
         Returns:
             One probability in [0, 1] per trial.
+        """
+        ...
+
+
+@runtime_checkable
+class WhiteBox(Protocol):
+    """An adversary that needs the two models themselves, not only their completions.
+
+    Before the game the core calls ``bind(teacher, student)``; an adversary that cannot play
+    against these models (e.g. one needs :class:`~pytest_bbi.models.Scorer` and a model lacks
+    ``score``) returns the reason, and the verdict lists it under ``skipped`` instead of scoring
+    it. Binding is setup: it is not counted against the time budget t.
+
+    Attributes:
+        name: the name results are reported under.
+    """
+
+    name: str
+
+    def bind(self, teacher: Model, student: Model) -> str | None:
+        """Receive the models; return ``None`` to play, or why this adversary cannot.
+
+        Args:
+            teacher: the reference model.
+            student: the model under test.
+
+        Returns:
+            ``None`` when the adversary can play, else a one-line reason for the report.
         """
         ...
