@@ -37,3 +37,13 @@ def tiny_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def tiny_student_dir(request: pytest.FixtureRequest) -> pathlib.Path:
     return _tiny_model(request, "student")
+
+
+@pytest.fixture(scope="session")
+def tiny_soft_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
+    """The teacher trained only 40 steps: a spread-out distribution, so temperature matters."""
+    from pytest_bbi.models.tiny import build_tiny_model
+
+    assert request.config.cache is not None, "the tiny models live in pytest's cache directory"
+    directory = request.config.cache.mkdir("bbi-tiny-models") / "teacher-40"
+    return build_tiny_model(directory, train_steps=40)

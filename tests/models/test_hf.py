@@ -199,10 +199,10 @@ def test_score_prefers_the_teachers_own_output(sampler):
     assert all(o > n for o, n in zip(own_scores, noise_scores, strict=True))
 
 
-def test_score_is_the_probability_that_generate_returns_the_completion(tiny_teacher_dir):
+def test_score_is_the_probability_that_generate_returns_the_completion(tiny_soft_teacher_dir):
     # A lightly trained model has a spread-out distribution: compare the scored probability of
     # the most frequent completions with their frequency among 300 seeded samples.
-    directory = build_tiny_model(tiny_teacher_dir.parent / "teacher-40", train_steps=40)
+    directory = tiny_soft_teacher_dir
     for options in ({"temperature": 1.0}, {"temperature": 0.7, "top_k": 5, "top_p": 0.9}):
         model = load_hf(directory, max_new_tokens=6, batch_size=64, **options)
         prompt = PROMPTS[0]
