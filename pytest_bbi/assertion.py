@@ -136,6 +136,10 @@ def _pooled(
                 key=lambda example: -example.confidence,
             )[:EXAMPLES_PER_ADVERSARY]
         ),
+        details={
+            key: sum(score.details.get(key, 0) for score in scores)
+            for key in dict.fromkeys(key for score in scores for key in score.details)
+        },
     )
     p_value = stats.binomial_p_value(
         pooled.correct, pooled.total, stats.accuracy_threshold(epsilon)
@@ -173,14 +177,18 @@ def _bucket_result(
 
 
 def _with_certificates(
-    decision: Decision, buckets: dict[str, BucketResult]
+    decision: Decision, buckets: dict[str, BucketResult], mode: str
 ) -> tuple[Decision, bool]:
     """Certify an undecided certify run whose every bucket passed (by its white-box bound).
 
     Returns:
         The decision, and whether the certificates changed it.
     """
-    if decision == "inconclusive" and all(bucket.passed for bucket in buckets.values()):
+    if (
+        mode == "certify"
+        and decision == "inconclusive"
+        and all(bucket.passed for bucket in buckets.values())
+    ):
         return "certified", True
     return decision, False
 
@@ -261,7 +269,7 @@ def assert_indistinguishable(
     )
     white_box = scorers is not None
     adversaries, skipped = bind_adversaries(
-        resolve(budget.adversaries, white_box=white_box), teacher, student
+        resolve(budget.adversaries, white_box=white_box), teacher, student, run_seed
     )
 
     started = time.perf_counter()
@@ -319,7 +327,7 @@ def assert_indistinguishable(
         )
         for bucket in groups
     }
-    decision, certified = _with_certificates(decision, buckets)
+    decision, certified = _with_certificates(decision, buckets, mode)
     if certified:
         per_bucket_to_decide = None
     if len(groups) == 1:

@@ -45,6 +45,7 @@ def result_for(name: str, score: Score, *, bound_alpha: float, p_value: float) -
         seconds=score.seconds,
         timed_out=score.timed_out,
         examples=score.examples,
+        details=dict(score.details),
     )
 
 

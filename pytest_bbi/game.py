@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pytest_bbi import stats
 from pytest_bbi.adversaries import (
     Adversary,
     AdversaryTimeout,
+    Binding,
     Deadline,
+    Explaining,
     LabeledPair,
     Trial,
-    WhiteBox,
 )
 from pytest_bbi.errors import AdversaryError, ModelOutputError
 from pytest_bbi.models.base import Model, Scorer, check_completions, check_scores
@@ -59,6 +60,7 @@ class Score:
     seconds: float
     timed_out: bool
     examples: tuple[Example, ...]
+    details: Mapping[str, int] = field(default_factory=dict)
 
 
 def plan_queries(
@@ -184,18 +186,33 @@ def score_adversary(
         )
         for index in ranked[:EXAMPLES_PER_ADVERSARY]
     )
-    return Score(sum(correct_flags), len(correct_flags), elapsed, False, examples)
+    details = _explain(adversary, correct_flags) if isinstance(adversary, Explaining) else {}
+    return Score(sum(correct_flags), len(correct_flags), elapsed, False, examples, details)
+
+
+def _explain(adversary: Explaining, correct: list[bool]) -> dict[str, int]:
+    details = adversary.explain(correct)
+    if not isinstance(details, dict) or not all(
+        isinstance(key, str) and isinstance(value, int) and not isinstance(value, bool)
+        for key, value in details.items()
+    ):
+        raise AdversaryError(
+            f"adversary {getattr(adversary, 'name', adversary)!r} explained its calls with "
+            f"{details!r:.80}; explain() must return a dict of named integer counts."
+        )
+    return details
 
 
 def bind_adversaries(
-    adversaries: Sequence[Adversary], teacher: Model, student: Model
+    adversaries: Sequence[Adversary], teacher: Model, student: Model, run_seed: int
 ) -> tuple[list[Adversary], dict[str, str]]:
-    """Hand the models to white-box adversaries; set aside those that cannot play, with why.
+    """Bind the adversaries that ask for it; set aside those that cannot play, with why.
 
     Args:
         adversaries: the adversary class 𝔸.
         teacher: the reference model.
         student: the model under test.
+        run_seed: the run seed.
 
     Returns:
         The adversaries that play, in order, and name → reason for those that cannot.
@@ -206,7 +223,9 @@ def bind_adversaries(
     playing: list[Adversary] = []
     skipped: dict[str, str] = {}
     for adversary in adversaries:
-        reason = adversary.bind(teacher, student) if isinstance(adversary, WhiteBox) else None
+        reason = (
+            adversary.bind(teacher, student, run_seed) if isinstance(adversary, Binding) else None
+        )
         if reason is None:
             playing.append(adversary)
         else:

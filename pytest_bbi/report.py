@@ -86,9 +86,13 @@ def _examples(bucket: BucketResult, result: AdversaryResult) -> list[str]:
             f"{result.name} ({bucket.name}): ran out of its time budget before deciding; raise "
             "Budget(seconds=...) to score it."
         ]
+    lines = []
+    if result.details:
+        counts = ", ".join(f"{key}={value}" for key, value in result.details.items())
+        lines.append(f"{result.name} ({bucket.name}): {counts}")
     if not result.examples:
-        return []
-    lines = [f"{result.name} ({bucket.name}): the held-out pairs it was most sure of"]
+        return lines
+    lines.append(f"{result.name} ({bucket.name}): the held-out pairs it was most sure of")
     for rank, example in enumerate(result.examples, start=1):
         call = "right" if example.correct else "wrong"
         lines += [

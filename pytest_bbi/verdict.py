@@ -49,6 +49,8 @@ class AdversaryResult:
         rejected: whether H0 was rejected for it (after Holm in detect mode; by its
             Bonferroni lower bound in certify mode).
         examples: the held-out pairs it was most confident about, most confident first.
+        details: counts the adversary adds to explain its calls (e.g. the judge's
+            consistent-only tally); reported, never used for the decision.
     """
 
     name: str
@@ -62,6 +64,7 @@ class AdversaryResult:
     timed_out: bool = False
     rejected: bool = False
     examples: tuple[Example, ...] = ()
+    details: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

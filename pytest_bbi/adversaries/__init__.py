@@ -9,10 +9,11 @@ from importlib.metadata import entry_points
 from pytest_bbi.adversaries.base import (
     Adversary,
     AdversaryTimeout,
+    Binding,
     Deadline,
+    Explaining,
     LabeledPair,
     Trial,
-    WhiteBox,
 )
 from pytest_bbi.errors import AdversaryError
 
@@ -27,6 +28,7 @@ rule is the optimal pairwise adversary, so it is the strongest member whenever i
 _BUILTINS: dict[str, str] = {
     "stylometric": "pytest_bbi.adversaries.stylometric:StylometricAdversary",
     "embedding": "pytest_bbi.adversaries.embedding:EmbeddingAdversary",
+    "judge": "pytest_bbi.adversaries.judge:JudgeAdversary",
     "kernel": "pytest_bbi.adversaries.kernel:KernelAdversary",
     "likelihood": "pytest_bbi.adversaries.likelihood:LikelihoodAdversary",
 }
@@ -37,10 +39,11 @@ __all__ = [
     "WHITE_BOX_DEFAULTS",
     "Adversary",
     "AdversaryTimeout",
+    "Binding",
     "Deadline",
+    "Explaining",
     "LabeledPair",
     "Trial",
-    "WhiteBox",
     "available",
     "register",
     "resolve",

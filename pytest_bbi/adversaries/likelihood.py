@@ -63,12 +63,13 @@ class LikelihoodAdversary:
     def __init__(self) -> None:
         self._models: tuple[Scorer, Scorer, str, str] | None = None
 
-    def bind(self, teacher: Model, student: Model) -> str | None:
+    def bind(self, teacher: Model, student: Model, run_seed: int = 0) -> str | None:
         """Keep the models when both can score; otherwise say why the adversary cannot play.
 
         Args:
             teacher: the reference model.
             student: the model under test.
+            run_seed: unused: the rule is deterministic.
 
         Returns:
             None when both models implement ``score``, else the reason.

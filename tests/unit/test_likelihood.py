@@ -10,7 +10,7 @@ import pytest
 from scripted import PROMPTS, teacher_fn
 
 import pytest_bbi as bbi
-from pytest_bbi.adversaries import Deadline, Trial, WhiteBox, resolve
+from pytest_bbi.adversaries import Binding, Deadline, Trial, resolve
 from pytest_bbi.adversaries.likelihood import LikelihoodAdversary
 from pytest_bbi.errors import AdversaryError, ModelOutputError
 from pytest_bbi.models import Scorer, from_callable
@@ -49,7 +49,7 @@ def bound(teacher, student):
 def test_is_a_white_box_adversary_registered_by_name():
     adversary = resolve(["likelihood"])[0]
     assert isinstance(adversary, LikelihoodAdversary)
-    assert isinstance(adversary, WhiteBox)
+    assert isinstance(adversary, Binding)
     assert isinstance(TEACHER, Scorer)
     assert not isinstance(BLACK_BOX, Scorer)
     assert "likelihood" in bbi.adversaries.available()
