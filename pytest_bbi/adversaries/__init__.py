@@ -28,6 +28,7 @@ rule is the optimal pairwise adversary, so it is the strongest member whenever i
 _BUILTINS: dict[str, str] = {
     "stylometric": "pytest_bbi.adversaries.stylometric:StylometricAdversary",
     "embedding": "pytest_bbi.adversaries.embedding:EmbeddingAdversary",
+    "finetuned": "pytest_bbi.adversaries.finetuned:FinetunedAdversary",
     "judge": "pytest_bbi.adversaries.judge:JudgeAdversary",
     "kernel": "pytest_bbi.adversaries.kernel:KernelAdversary",
     "likelihood": "pytest_bbi.adversaries.likelihood:LikelihoodAdversary",
