@@ -18,9 +18,16 @@ from pytest_bbi.adversaries.base import (
 from pytest_bbi.errors import AdversaryError
 
 ENTRY_POINT_GROUP = "pytest_bbi.adversaries"
-DEFAULT_CLASS: tuple[str, ...] = ("stylometric", "embedding")
-"""The adversaries run when ``Budget.adversaries`` is None: a cheap stylometric classifier and
-an embedding classifier, which together catch surface tics and shifts in content."""
+DEFAULT_CLASS: tuple[str, ...] = ("stylometric", "embedding", "kernel")
+"""The adversaries run when ``Budget.adversaries`` is None: the strongest set that fits a CPU budget.
+
+A stylometric classifier (surface tics, milliseconds), an embedding classifier (shifts in
+content, seconds), and the kernel witness (character-level distribution shifts, the statistic
+of model-equality-testing, milliseconds). ``likelihood`` joins automatically when both models
+can score completions (:data:`WHITE_BOX_DEFAULTS`). ``finetuned`` is left out: on a CPU it costs
+tens of seconds per bucket for a few hundred pairs, more than the rest together, while
+the embedding adversary already covers most of its ground; name it (and ``judge``, which needs a
+judge model) in ``Budget(adversaries=[...])`` when a GPU or time allows."""
 WHITE_BOX_DEFAULTS: tuple[str, ...] = ("likelihood",)
 """Joined to the default class when both models can score completions: the likelihood-ratio
 rule is the optimal pairwise adversary, so it is the strongest member whenever it can play."""
