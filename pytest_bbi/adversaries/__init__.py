@@ -19,7 +19,7 @@ from pytest_bbi.errors import AdversaryError
 
 ENTRY_POINT_GROUP = "pytest_bbi.adversaries"
 DEFAULT_CLASS: tuple[str, ...] = ("stylometric", "embedding", "kernel")
-"""The adversaries run when ``Budget.adversaries`` is None: the strongest set that fits a CPU budget.
+"""The adversaries run when ``Budget.adversaries`` is None: the strongest set for a CPU budget.
 
 A stylometric classifier (surface tics, milliseconds), an embedding classifier (shifts in
 content, seconds), and the kernel witness (character-level distribution shifts, the statistic

@@ -130,6 +130,7 @@ def test_a_distinguishable_pair_is_caught_and_the_certificate_bounds_every_adver
     assert verdict.adversaries["likelihood"].advantage == pytest.approx(0.75, abs=0.15)
     message = str(failure.value)
     assert "white-box certificate (all)" in message
+    assert "likelihood (all): the held-out pairs it was most sure of" in message
     assert f"advantage exceeds {certificate.advantage_upper:.3f}" in message
 
 
