@@ -177,7 +177,11 @@ class FinetunedAdversary:
         return probabilities
 
     def _frozen(self, keys: Sequence[tuple[str, str]], deadline: Deadline) -> tuple[Any, Any]:
-        """Run the frozen layers over every text once; batches in length order, padded alike."""
+        """Run the frozen layers over every text once, in batches of similar length.
+
+        Batches depend only on the set of texts (sorted by length, then text), not on their
+        order, so a text's features do not depend on where its trial sits.
+        """
         import torch
 
         model, tokenizer, device = load_minilm()
@@ -186,25 +190,34 @@ class FinetunedAdversary:
             [completion for _, completion in keys],
             truncation="longest_first",
             max_length=self.max_length,
-            padding="longest",
-            return_tensors="pt",
         )
-        input_ids = encoded["input_ids"].to(device)
-        masks = encoded["attention_mask"].to(device)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        width = max(lengths)
+        hidden = torch.zeros(len(keys), width, model.config.hidden_size, device=device)
+        masks = torch.zeros(len(keys), width, dtype=torch.long, device=device)
+        order = sorted(range(len(keys)), key=lambda i: (lengths[i], keys[i]))
         frozen = len(model.encoder.layer) - self.layers
-        chunks = []
         with torch.no_grad():
-            for start in range(0, len(keys), 64):
-                chunk = slice(start, start + 64)
-                states = model.embeddings(
-                    input_ids=input_ids[chunk], token_type_ids=encoded["token_type_ids"][chunk]
-                )
-                additive = _additive(masks[chunk])
+            for start in range(0, len(order), 64):
+                rows = order[start : start + 64]
+                chunk_width = max(lengths[i] for i in rows)
+                ids = torch.zeros(len(rows), chunk_width, dtype=torch.long)
+                types = torch.zeros_like(ids)
+                mask = torch.zeros_like(ids)
+                for j, i in enumerate(rows):
+                    ids[j, : lengths[i]] = torch.tensor(encoded["input_ids"][i])
+                    types[j, : lengths[i]] = torch.tensor(encoded["token_type_ids"][i])
+                    mask[j, : lengths[i]] = 1
+                ids, types, mask = ids.to(device), types.to(device), mask.to(device)
+                states = model.embeddings(input_ids=ids, token_type_ids=types)
+                additive = _additive(mask)
                 for layer in model.encoder.layer[:frozen]:
                     states = _output(layer(states, attention_mask=additive))
-                chunks.append(states)
+                index = torch.tensor(rows, device=device)
+                hidden[index, :chunk_width] = states
+                masks[index, :chunk_width] = mask
                 deadline.check()
-        return torch.cat(chunks), masks
+        return hidden, masks
 
     def _trainable(self) -> tuple[Any, Any]:
         import torch
@@ -225,7 +238,9 @@ class FinetunedAdversary:
         import torch
 
         index = torch.as_tensor(list(rows), dtype=torch.long, device=hidden.device)
-        states, mask = hidden[index], masks[index]
+        mask = masks[index]
+        width = int(mask.sum(dim=1).max())  # right-padded: drop the columns no row uses
+        states, mask = hidden[index, :width], mask[:, :width]
         additive = _additive(mask)
         for layer in top:
             states = _output(layer(states, attention_mask=additive))
