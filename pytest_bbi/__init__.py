@@ -22,7 +22,7 @@ from pytest_bbi.errors import (
     ModelSpecError,
     PromptError,
 )
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Example, Verdict
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Example, Verdict
 
 if TYPE_CHECKING:
     from pytest_bbi import adversaries, models, prompts, strategies
@@ -58,6 +58,7 @@ __all__ = [
     "BucketResult",
     "Budget",
     "BudgetError",
+    "Certificate",
     "Disagreement",
     "Distinguishable",
     "Example",

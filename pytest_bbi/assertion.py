@@ -18,16 +18,19 @@ from pytest_bbi.errors import BbiWarning, BudgetError, Distinguishable, Inconclu
 from pytest_bbi.game import (
     Query,
     Score,
+    bind_adversaries,
+    certificate,
     generate_role,
     make_game,
     most_confident,
     plan_queries,
     score_adversary,
+    tv_terms,
 )
-from pytest_bbi.models.base import Model
+from pytest_bbi.models.base import Model, Scorer
 from pytest_bbi.prompts import Prompt, normalize
 from pytest_bbi.report import format_verdict
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Verdict
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Decision, Verdict
 
 UNTAGGED = "all"
 """The bucket name of prompts that carry no capability bucket."""
@@ -132,6 +135,10 @@ def _pooled(
         seconds=sum(score.seconds for score in scores),
         timed_out=any(score.timed_out for score in scores),
         examples=most_confident([example for score in scores for example in score.examples]),
+        details={
+            key: sum(score.details.get(key, 0) for score in scores)
+            for key in dict.fromkeys(key for score in scores for key in score.details)
+        },
     )
     result = result_for(
         name,
@@ -156,6 +163,8 @@ class _BucketPlay:
     scores: dict[str, Score] = field(default_factory=dict)
     queries: int = 0
     settled: bool = False
+    tv_terms: list[float] = field(default_factory=list)
+    tv_seconds: float = 0.0
 
     @property
     def planned_pairs(self) -> int:
@@ -172,13 +181,15 @@ def _play_round(
     budget: Budget,
     seconds: float | None,
     run_seed: int,
+    scorers: tuple[Scorer, Scorer] | None,
 ) -> float:
     """Generate one round's pairs for every bucket in ``plays`` and score each adversary on them.
 
     The adversaries fit on every training pair the bucket has so far and are scored on the
     round's new held-out pairs only; each adversary's time budget is shared by all its rounds in
     the bucket, and one that runs out keeps the counts of its finished rounds and plays no more.
-    Returns the wall time spent generating.
+    With ``scorers``, the teacher's completions are also scored under both models, for the
+    white-box certificate. Returns the wall time spent generating.
     """
     asked = {
         bucket: next_queries(
@@ -200,9 +211,16 @@ def _play_round(
     generation_seconds = time.perf_counter() - started
     for bucket, queries in asked.items():
         play = plays[bucket]
+        bucket_teacher = [next(teacher_outputs) for _ in queries]
+        if scorers is not None:
+            scoring = time.perf_counter()
+            play.tv_terms += tv_terms(
+                *scorers, (teacher.name, student.name), queries, bucket_teacher
+            )
+            play.tv_seconds += time.perf_counter() - scoring
         game = make_game(
             queries,
-            [next(teacher_outputs) for _ in queries],
+            bucket_teacher,
             [next(student_outputs) for _ in queries],
             play.rounds[round_index].train,
             run_seed,
@@ -247,13 +265,25 @@ def _cells(
 
 
 def _bucket_result(
-    bucket: str, cells: Sequence[tuple[Cell, AdversaryResult]], queries: int, mode: str
+    bucket: str,
+    cells: Sequence[tuple[Cell, AdversaryResult]],
+    queries: int,
+    mode: str,
+    bound: Certificate | None,
+    certificate_counts: bool,
 ) -> BucketResult:
-    """One bucket's part of the verdict, from its (cell, result) pairs."""
+    """One bucket's part of the verdict, from its (cell, result) pairs and its certificate."""
     results = [result for _, result in cells]
     passed = not any(result.rejected for result in results)
     if mode == "certify":
-        passed = passed and all(result.upper <= cell.epsilon for cell, result in cells)
+        certified = (
+            certificate_counts
+            and bound is not None
+            and bound.advantage_upper <= cells[0][0].epsilon
+        )
+        passed = passed and (
+            certified or all(result.upper <= cell.epsilon for cell, result in cells)
+        )
     return BucketResult(
         name=bucket,
         passed=passed,
@@ -263,7 +293,25 @@ def _bucket_result(
         lower=max(result.lower for result in results),
         upper=max(result.upper for result in results),
         adversaries={result.name: result for result in results},
+        certificate=bound,
     )
+
+
+def _with_certificates(
+    decision: Decision, buckets: dict[str, BucketResult], mode: str
+) -> tuple[Decision, bool]:
+    """Certify an undecided certify run whose every bucket passed (by its white-box bound).
+
+    Returns:
+        The decision, and whether the certificates changed it.
+    """
+    if (
+        mode == "certify"
+        and decision == "inconclusive"
+        and all(bucket.passed for bucket in buckets.values())
+    ):
+        return "certified", True
+    return decision, False
 
 
 def assert_indistinguishable(
@@ -341,8 +389,21 @@ def assert_indistinguishable(
             *(test_context.bucket_alpha[b] for b in groups if b in test_context.bucket_alpha),
         ]
     )
-    adversaries = resolve(budget.adversaries)
+    scorers: tuple[Scorer, Scorer] | None = (
+        (teacher, student) if isinstance(teacher, Scorer) and isinstance(student, Scorer) else None
+    )
+    white_box = scorers is not None
+    adversaries, skipped = bind_adversaries(
+        resolve(budget.adversaries, white_box=white_box), teacher, student, run_seed
+    )
 
+    # The certificate counts towards certify decisions only in a fixed-n game: its bound is a
+    # fixed-n bound, and a sequential game stops at a time that depends on the same samples.
+    # When it counts, α is split: half bounds the adversaries, half the certificates, so that
+    # passing by either route keeps the error rate at α.
+    certificate_counts = white_box and mode == "certify" and not budget.sequential
+    certificate_alpha = alpha / 2 if certificate_counts else alpha
+    adversary_alpha = alpha / 2 if certificate_counts else alpha
     plays = {
         bucket: _BucketPlay(
             prompts=groups[bucket],
@@ -363,13 +424,17 @@ def assert_indistinguishable(
         if not active:
             break
         generation_seconds += _play_round(
-            active, rounds_played, teacher, student, adversaries, budget, seconds, run_seed
+            active, rounds_played, teacher, student, adversaries, budget, seconds, run_seed, scorers
         )
         rounds_played += 1
         if budget.sequential:
             cells = _cells(plays, adversaries, epsilons)
             decision, results, _ = decide(
-                cells, alpha=alpha, mode=mode, train_fraction=budget.train_fraction, sequential=True
+                cells,
+                alpha=adversary_alpha,
+                mode=mode,
+                train_fraction=budget.train_fraction,
+                sequential=True,
             )
             if decision == "distinguishable":
                 break
@@ -379,18 +444,33 @@ def assert_indistinguishable(
     cells = _cells(plays, adversaries, epsilons)
     decision, results, per_bucket_to_decide = decide(
         cells,
-        alpha=alpha,
+        alpha=adversary_alpha,
         mode=mode,
         train_fraction=budget.train_fraction,
         sequential=budget.sequential,
     )
     paired = list(zip(cells, results, strict=True))
+    bounds = {
+        bucket: certificate(
+            play.tv_terms, play.queries, certificate_alpha / len(groups), play.tv_seconds
+        )
+        for bucket, play in plays.items()
+        if white_box
+    }
     buckets = {
         bucket: _bucket_result(
-            bucket, [(c, r) for c, r in paired if c.bucket == bucket], plays[bucket].queries, mode
+            bucket,
+            [(c, r) for c, r in paired if c.bucket == bucket],
+            plays[bucket].queries,
+            mode,
+            bounds.get(bucket),
+            certificate_counts,
         )
         for bucket in groups
     }
+    decision, certified = _with_certificates(decision, buckets, mode)
+    if certified:
+        per_bucket_to_decide = None
     if len(groups) == 1:
         per_adversary = dict(next(iter(buckets.values())).adversaries)
     else:
@@ -399,7 +479,7 @@ def assert_indistinguishable(
                 a.name,
                 [(c, r) for c, r in paired if c.adversary == a.name],
                 float(epsilon),
-                alpha / len(cells),
+                adversary_alpha / len(cells),
                 budget.sequential,
             )
             for a in adversaries
@@ -429,8 +509,19 @@ def assert_indistinguishable(
         sequential=budget.sequential,
         acquisition=budget.acquisition,
         rounds=rounds_played,
+        certificate=certificate(
+            [term for play in plays.values() for term in play.tv_terms],
+            budget.queries,
+            certificate_alpha,
+            sum(play.tv_seconds for play in plays.values()),
+        )
+        if white_box
+        else None,
+        skipped=skipped,
     )
     test_context.record(verdict)
+    for name, reason in skipped.items():
+        warnings.warn(f"adversary {name!r} did not play: {reason}.", BbiWarning, stacklevel=2)
     for cell, result in paired:
         if result.timed_out:
             warnings.warn(

@@ -73,6 +73,7 @@ def result_for(
         seconds=score.seconds,
         timed_out=score.timed_out,
         examples=score.examples,
+        details=dict(score.details),
     )
 
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from pytest_bbi.adversaries import Adversary, AdversaryTimeout, Deadline, LabeledPair, Trial
-from pytest_bbi.errors import AdversaryError
-from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi import stats
+from pytest_bbi.adversaries import (
+    Adversary,
+    AdversaryTimeout,
+    Binding,
+    Deadline,
+    Explaining,
+    LabeledPair,
+    Trial,
+)
+from pytest_bbi.errors import AdversaryError, ModelOutputError
+from pytest_bbi.models.base import Model, Scorer, check_completions, check_scores
 from pytest_bbi.seeding import derive_seed
-from pytest_bbi.verdict import Example
+from pytest_bbi.verdict import Certificate, Example
 
 EXAMPLES_PER_ADVERSARY = 3
 
@@ -55,6 +65,7 @@ class Score:
     timed_out: bool
     examples: tuple[Example, ...]
     evidence: tuple[float, ...] = ()
+    details: Mapping[str, int] = field(default_factory=dict)
 
     def then(self, later: Score) -> Score:
         """This score followed by a later round's: counts and seconds add up, examples merge.
@@ -65,6 +76,9 @@ class Score:
         Returns:
             The combined score; timed out if either round timed out.
         """
+        details = dict(self.details)
+        for key, count in later.details.items():
+            details[key] = details.get(key, 0) + count
         return Score(
             correct=self.correct + later.correct,
             total=self.total + later.total,
@@ -72,6 +86,7 @@ class Score:
             timed_out=self.timed_out or later.timed_out,
             examples=most_confident([*self.examples, *later.examples]),
             evidence=(*self.evidence, *later.evidence),
+            details=details,
         )
 
 
@@ -217,4 +232,117 @@ def score_adversary(
         (probability if teacher_first else 1.0 - probability) - 0.5
         for probability, teacher_first in zip(probabilities, game.first_is_teacher, strict=True)
     )
-    return Score(sum(correct_flags), len(correct_flags), elapsed, False, examples, evidence)
+    details = _explain(adversary, correct_flags) if isinstance(adversary, Explaining) else {}
+    return Score(
+        sum(correct_flags), len(correct_flags), elapsed, False, examples, evidence, details
+    )
+
+
+def _explain(adversary: Explaining, correct: list[bool]) -> dict[str, int]:
+    details = adversary.explain(correct)
+    if not isinstance(details, dict) or not all(
+        isinstance(key, str) and isinstance(value, int) and not isinstance(value, bool)
+        for key, value in details.items()
+    ):
+        raise AdversaryError(
+            f"adversary {getattr(adversary, 'name', adversary)!r} explained its calls with "
+            f"{details!r:.80}; explain() must return a dict of named integer counts."
+        )
+    return details
+
+
+def bind_adversaries(
+    adversaries: Sequence[Adversary], teacher: Model, student: Model, run_seed: int
+) -> tuple[list[Adversary], dict[str, str]]:
+    """Bind the adversaries that ask for it; set aside those that cannot play, with why.
+
+    Args:
+        adversaries: the adversary class 𝔸.
+        teacher: the reference model.
+        student: the model under test.
+        run_seed: the run seed.
+
+    Returns:
+        The adversaries that play, in order, and name → reason for those that cannot.
+
+    Raises:
+        AdversaryError: when no adversary can play.
+    """
+    playing: list[Adversary] = []
+    skipped: dict[str, str] = {}
+    for adversary in adversaries:
+        reason = (
+            adversary.bind(teacher, student, run_seed) if isinstance(adversary, Binding) else None
+        )
+        if reason is None:
+            playing.append(adversary)
+        else:
+            skipped[adversary.name] = reason
+    if not playing:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        raise AdversaryError(
+            f"no adversary in the budget can play against these models ({reasons}); add a "
+            "black-box adversary such as 'stylometric', or pass models that implement score()."
+        )
+    return playing, skipped
+
+
+def tv_terms(
+    teacher: Scorer,
+    student: Scorer,
+    names: tuple[str, str],
+    queries: Sequence[Query],
+    teacher_outputs: Sequence[str],
+) -> list[float]:
+    """Score the teacher's own completions under both models: one total-variation term each.
+
+    Args:
+        teacher: the reference model, able to score.
+        student: the model under test, able to score.
+        names: the teacher's and the student's names, for messages.
+        queries: the queries the teacher answered.
+        teacher_outputs: its completions, one per query (samples y ~ T(·|x)).
+
+    Returns:
+        (1 − p_S(y)/p_T(y))₊ per query (see :func:`pytest_bbi.stats.tv_terms`).
+
+    Raises:
+        ModelOutputError: when a model's scores are malformed, or the teacher gives its own
+            completion probability 0 (its ``score`` does not match its ``generate``).
+    """
+    prompts = [query.prompt for query in queries]
+    log_t = check_scores(names[0], teacher_outputs, teacher.score(prompts, teacher_outputs))
+    log_s = check_scores(names[1], teacher_outputs, student.score(prompts, teacher_outputs))
+    for index, value in enumerate(log_t):
+        if value == -math.inf:
+            raise ModelOutputError(
+                f"model {names[0]!r} gives its own completion {teacher_outputs[index]!r:.60} "
+                f"(prompt {prompts[index]!r:.60}) probability 0: its score() does not describe "
+                "what its generate() samples, so no white-box certificate can be computed."
+            )
+    return stats.tv_terms(log_t, log_s)
+
+
+def certificate(terms: Sequence[float], queries: int, alpha: float, seconds: float) -> Certificate:
+    """Bound every adversary from the total-variation terms of teacher samples.
+
+    Args:
+        terms: one term in [0, 1] per teacher sample (see :func:`tv_terms`).
+        queries: q, for the bound over several queries.
+        alpha: the error level of the upper confidence bound on the mean total variation.
+        seconds: the time spent scoring.
+
+    Returns:
+        The certificate.
+    """
+    tv_upper = stats.mean_upper_bound(terms, alpha)
+    return Certificate(
+        samples=len(terms),
+        tv=math.fsum(terms) / len(terms) if terms else 0.0,
+        tv_upper=tv_upper,
+        advantage_upper=stats.advantage_bound_from_tv(tv_upper),
+        queries=queries,
+        queries_upper=stats.queries_bound_from_tv(tv_upper, queries),
+        alpha=alpha,
+        seconds=seconds,
+    )

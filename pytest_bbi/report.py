@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Verdict
+from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Verdict
 
 _EXCERPT = 160
 _COLUMNS = "  {:<14} {:<14} {:>9}  {:<18} {:>11}  {:>9}  {:>8}  {}"
@@ -86,9 +86,13 @@ def _examples(bucket: BucketResult, result: AdversaryResult) -> list[str]:
             f"{result.name} ({bucket.name}): ran out of its time budget before deciding; raise "
             "Budget(seconds=...) to score it."
         ]
+    lines = []
+    if result.details:
+        counts = ", ".join(f"{key}={value}" for key, value in result.details.items())
+        lines.append(f"{result.name} ({bucket.name}): {counts}")
     if not result.examples:
-        return []
-    lines = [f"{result.name} ({bucket.name}): the held-out pairs it was most sure of"]
+        return lines
+    lines.append(f"{result.name} ({bucket.name}): the held-out pairs it was most sure of")
     for rank, example in enumerate(result.examples, start=1):
         call = "right" if example.correct else "wrong"
         lines += [
@@ -110,6 +114,18 @@ def _queries_spent(verdict: Verdict) -> str:
     )
 
 
+def _certificate(where: str, bound: Certificate, epsilon: float | None) -> str:
+    verdict = ""
+    if epsilon is not None:
+        verdict = " (≤ ε: certified)" if bound.advantage_upper <= epsilon else " (above ε)"
+    return (
+        f"white-box certificate ({where}): mean per-query TV {bound.tv:.3f} ≤ "
+        f"{bound.tv_upper:.3f} over {bound.samples} teacher samples, so no adversary's pairwise "
+        f"advantage exceeds {bound.advantage_upper:.3f}{verdict}, nor its advantage from "
+        f"q={bound.queries} queries {bound.queries_upper:.3f} (confidence {1 - bound.alpha:g})"
+    )
+
+
 def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
     """Render a verdict as the multi-line message of a failed assertion.
 
@@ -121,7 +137,8 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
     Returns:
         The headline (naming the buckets that gave the student away), the decision's parameters
         and budget use (for a sequential game: queries spent of the budget, and rounds), one row
-        per (bucket, adversary) with advantage, interval, k/n, p-value and seconds, and the most
+        per (bucket, adversary) with advantage, interval, k/n, p-value and seconds, the
+        adversaries that did not play and why, the white-box certificates, and the most
         confident pairs of the adversaries that matter.
     """
     epsilons = sorted({bucket.epsilon for bucket in verdict.buckets.values()})
@@ -147,6 +164,14 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
         for result in bucket.adversaries.values()
     ]
     lines += [_row(bucket, result) for bucket, result in cells]
+    lines += [f"{name}: did not play: {reason}" for name, reason in verdict.skipped.items()]
+    lines += [
+        _certificate(bucket.name, bucket.certificate, bucket.epsilon)
+        for bucket in verdict.buckets.values()
+        if bucket.certificate is not None
+    ]
+    if verdict.certificate is not None and len(verdict.buckets) > 1:
+        lines.append(_certificate("all buckets", verdict.certificate, None))
     telling = [(b, r) for b, r in cells if r.rejected or r.timed_out] or cells
     for bucket, result in telling:
         lines += _examples(bucket, result)

@@ -448,6 +448,13 @@ def _decision(verdict: Mapping[str, Any]) -> str:
         facts.append("failing: " + ", ".join(failing))
     if verdict["queries_to_decide"]:
         facts.append(f"about {verdict['queries_to_decide']} queries would likely decide")
+    bound = verdict.get("certificate")
+    if bound:
+        facts.append(
+            f"white-box certificate: no adversary's advantage exceeds "
+            f"{bound['advantage_upper']:.3f} (mean TV ≤ {bound['tv_upper']:.3f})"
+        )
+    facts += [f"{name} did not play: {why}" for name, why in verdict.get("skipped", {}).items()]
     return (
         f'<p><span class="decision decision-{_attr(decision)}">{_text(decision)}</span> — '
         f"{_text('; '.join(facts))}</p>"

@@ -1,4 +1,4 @@
-"""Exact binomial tests, Clopper–Pearson bounds, Holm and anytime-valid confidence sequences."""
+"""Binomial tests, Clopper–Pearson, Holm, anytime-valid confidence sequences and TV bounds."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import operator
 from collections.abc import Sequence
 from typing import SupportsIndex
 
+from scipy import optimize as _sps_optimize
 from scipy import special as _special
 from scipy import stats as _sps
 
 __all__ = [
     "MAX_PAIRS_TO_DECIDE",
     "accuracy_threshold",
+    "advantage_bound_from_tv",
     "anytime_p_value",
     "binomial_p_value",
     "clopper_pearson",
@@ -23,8 +25,11 @@ __all__ = [
     "held_out_pairs_to_decide",
     "holm",
     "holm_adjusted",
+    "mean_upper_bound",
     "pairs_to_decide_sequentially",
+    "queries_bound_from_tv",
     "to_advantage",
+    "tv_terms",
 ]
 
 MAX_PAIRS_TO_DECIDE = 10**9
@@ -484,3 +489,129 @@ def pairs_to_decide_sequentially(k: int, n: int, epsilon: float, alpha: float) -
     if not estimate <= MAX_PAIRS_TO_DECIDE:
         return None
     return max(math.ceil(estimate), n + 1)
+
+
+# Total variation: the white-box certificate
+# --------------------------------------------------------------------------------------------
+
+
+def tv_terms(teacher_log_probs: Sequence[float], student_log_probs: Sequence[float]) -> list[float]:
+    """Per-sample terms (1 − p_S(y)/p_T(y))₊ of the total variation, for y drawn from the teacher.
+
+    For y ~ T(·|x) the term has mean E_{y~T}[(1 − p_S(y)/p_T(y))₊] = TV(T(·|x), S(·|x)), so the
+    average of the terms over queries estimates the mean per-query total variation without
+    importance weights. Each term lies in [0, 1].
+
+    Args:
+        teacher_log_probs: log p_T(y) of each teacher sample (finite: the teacher drew it).
+        student_log_probs: log p_S(y) of the same samples (``-inf`` where S cannot produce y).
+
+    Returns:
+        One term in [0, 1] per sample.
+
+    Raises:
+        ValueError: On different lengths, a non-finite teacher log-probability or a NaN.
+    """
+    if len(teacher_log_probs) != len(student_log_probs):
+        raise ValueError(
+            f"got {len(teacher_log_probs)} teacher and {len(student_log_probs)} student "
+            "log-probabilities; score the same samples under both models"
+        )
+    terms: list[float] = []
+    for log_t, log_s in zip(teacher_log_probs, student_log_probs, strict=True):
+        if not math.isfinite(log_t) or math.isnan(log_s):
+            raise ValueError(
+                f"a teacher sample has log p_T={log_t!r}, log p_S={log_s!r}: the teacher's own "
+                "sample must have a finite log-probability and neither may be NaN"
+            )
+        terms.append(max(0.0, -math.expm1(min(log_s - log_t, 0.0))))
+    return terms
+
+
+def _bernoulli_kl(p: float, q: float) -> float:
+    """kl(p ‖ q) between Bernoulli distributions, for 0 ≤ p ≤ 1 and 0 < q < 1."""
+    value = 0.0
+    if p > 0.0:
+        value += p * math.log(p / q)
+    if p < 1.0:
+        value += (1.0 - p) * math.log((1.0 - p) / (1.0 - q))
+    return value
+
+
+def mean_upper_bound(values: Sequence[float], alpha: float) -> float:
+    """One-sided Chernoff–Hoeffding (relative-entropy) upper confidence bound on a mean in [0, 1].
+
+    For independent Z₁…Zₙ in [0, 1] with means μ₁…μₙ (not necessarily equal) and μ̄ their
+    average, convexity gives E[e^{λZᵢ}] ≤ 1 − μᵢ + μᵢe^λ, so the Bernoulli Chernoff bound holds:
+    P[Z̄ ≤ z] ≤ exp(−n·kl(z ‖ μ̄)) for z ≤ μ̄. The bound is the largest μ with
+    n·kl(Z̄ ‖ μ) ≤ ln(1/α); it is exact-rate for small means (about ln(1/α)/n when Z̄ = 0), where
+    Hoeffding's additive √(ln(1/α)/2n) is loose.
+
+    Args:
+        values: the observations, each in [0, 1].
+        alpha: One minus the confidence level, in (0, 1).
+
+    Returns:
+        U with P[μ̄ ≤ U] ≥ 1 − alpha; 1.0 without observations.
+
+    Raises:
+        ValueError: If alpha or a value is out of range.
+    """
+    alpha = _check_alpha(alpha)
+    observed = [_check_probability(value, "every value") for value in values]
+    n = len(observed)
+    if n == 0:
+        return 1.0
+    mean = min(1.0, math.fsum(observed) / n)
+    target = math.log(1.0 / alpha) / n
+    top = 1.0 - 1e-15
+    if mean >= top or _bernoulli_kl(mean, top) <= target:
+        return 1.0
+    low = max(mean, 1e-300)
+    if _bernoulli_kl(mean, low) >= target:
+        return low
+    return float(_sps_optimize.brentq(lambda q: _bernoulli_kl(mean, q) - target, low, top))
+
+
+def advantage_bound_from_tv(tv: float) -> float:
+    """The most advantage any adversary can have in one pairwise game of total variation ``tv``.
+
+    A pair shows one teacher and one student completion in random order, so it is a sample of
+    T⊗S or of S⊗T; coupling each coordinate maximally gives TV(T⊗S, S⊗T) ≤ 1 − (1 − δ)², and
+    the bound is attained (e.g. T uniform on {a, b}, S uniform on {b, c}). By concavity it also
+    bounds the average advantage over prompts with mean total variation ``tv``.
+
+    Args:
+        tv: a (bound on the mean) per-query total variation δ, in [0, 1].
+
+    Returns:
+        1 − (1 − δ)², in [0, 1].
+
+    Raises:
+        ValueError: If ``tv`` is outside [0, 1].
+    """
+    tv = _check_probability(tv, "tv")
+    return 1.0 - (1.0 - tv) ** 2
+
+
+def queries_bound_from_tv(tv: float, queries: int) -> float:
+    """The most advantage any adversary can have from q completions of one model: 1 − (1 − δ)^q.
+
+    Telling T from S with q queries (fresh prompts from D) is telling T^q from S^q, and
+    TV(T^q, S^q) ≤ 1 − (1 − δ)^q by the same coupling; with δ the mean per-query total variation,
+    concavity gives the bound for random prompts.
+
+    Args:
+        tv: a (bound on the mean) per-query total variation δ, in [0, 1].
+        queries: q, at least 0.
+
+    Returns:
+        1 − (1 − δ)^q, in [0, 1].
+
+    Raises:
+        ValueError: If ``tv`` is outside [0, 1] or ``queries`` is negative.
+    """
+    tv = _check_probability(tv, "tv")
+    if queries < 0:
+        raise ValueError(f"queries must be >= 0, got {queries!r}")
+    return 1.0 - (1.0 - tv) ** queries

@@ -50,6 +50,8 @@ class AdversaryResult:
         rejected: whether H0 was rejected for it (after Holm in fixed-n detect mode; otherwise
             by its Bonferroni lower bound).
         examples: the held-out pairs it was most confident about, most confident first.
+        details: counts the adversary adds to explain its calls (e.g. the judge's
+            consistent-only tally); reported, never used for the decision.
     """
 
     name: str
@@ -63,6 +65,41 @@ class AdversaryResult:
     timed_out: bool = False
     rejected: bool = False
     examples: tuple[Example, ...] = ()
+    details: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The white-box certificate: a bound on every adversary's advantage, tried or not.
+
+    When both models can score completions, each teacher sample y ~ T(·|x) gives the term
+    (1 − p_S(y)/p_T(y))₊, whose mean is the per-query total variation δ(x) = TV(T(·|x), S(·|x)).
+    Their average estimates the mean δ over the queries; ``tv_upper`` bounds it from above with
+    confidence 1 − ``alpha`` (Chernoff–Hoeffding). No adversary, whatever its compute, can beat
+    ``advantage_upper`` in the pairwise game, nor ``queries_upper`` with q completions of one
+    model.
+
+    Attributes:
+        samples: the teacher completions scored under both models.
+        tv: the estimated mean per-query total variation δ̄, in [0, 1].
+        tv_upper: the one-sided upper confidence bound on δ̄.
+        advantage_upper: 1 − (1 − tv_upper)², the bound on any adversary's pairwise advantage
+            (one teacher and one student completion per pair, so up to about twice δ).
+        queries: q, the queries the bound over several queries refers to.
+        queries_upper: 1 − (1 − tv_upper)^q, the bound on telling the models apart from q
+            completions of one of them.
+        alpha: the error level of ``tv_upper``.
+        seconds: the time spent scoring the samples.
+    """
+
+    samples: int
+    tv: float
+    tv_upper: float
+    advantage_upper: float
+    queries: int
+    queries_upper: float
+    alpha: float
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -80,6 +117,8 @@ class BucketResult:
         lower: the largest lower bound in this bucket.
         upper: the largest upper bound in this bucket.
         adversaries: name → :class:`AdversaryResult` in this bucket.
+        certificate: the white-box bound on every adversary in this bucket, when both models
+            can score completions; in certify mode ``advantage_upper`` ≤ ε certifies the bucket.
     """
 
     name: str
@@ -90,6 +129,7 @@ class BucketResult:
     lower: float
     upper: float
     adversaries: Mapping[str, AdversaryResult] = field(default_factory=dict)
+    certificate: Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +170,10 @@ class Verdict:
             stopping (``Budget(sequential=True)``) rather than decided once at fixed n.
         acquisition: how prompts were chosen: ``"stratified"`` or ``"disagreement"``.
         rounds: the rounds played (1 for a fixed-n game).
+        certificate: the white-box bound on every adversary over all buckets, when both models
+            can score completions (each bucket has its own in ``buckets``); otherwise ``None``.
+        skipped: adversary name → why it did not play (e.g. a white-box adversary against a
+            model that cannot score completions).
     """
 
     passed: bool
@@ -152,6 +196,8 @@ class Verdict:
     sequential: bool = False
     acquisition: str = "stratified"
     rounds: int = 1
+    certificate: Certificate | None = None
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""

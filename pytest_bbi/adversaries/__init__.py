@@ -6,26 +6,50 @@ import importlib
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
-from pytest_bbi.adversaries.base import Adversary, AdversaryTimeout, Deadline, LabeledPair, Trial
+from pytest_bbi.adversaries.base import (
+    Adversary,
+    AdversaryTimeout,
+    Binding,
+    Deadline,
+    Explaining,
+    LabeledPair,
+    Trial,
+)
 from pytest_bbi.errors import AdversaryError
 
 ENTRY_POINT_GROUP = "pytest_bbi.adversaries"
-DEFAULT_CLASS: tuple[str, ...] = ("stylometric", "embedding")
-"""The adversaries run when ``Budget.adversaries`` is None: a cheap stylometric classifier and
-an embedding classifier, which together catch surface tics and shifts in content."""
+DEFAULT_CLASS: tuple[str, ...] = ("stylometric", "embedding", "kernel")
+"""The adversaries run when ``Budget.adversaries`` is None: the strongest set for a CPU budget.
+
+A stylometric classifier (surface tics, milliseconds), an embedding classifier (shifts in
+content, seconds), and the kernel witness (character-level distribution shifts, the statistic
+of model-equality-testing, milliseconds). ``likelihood`` joins automatically when both models
+can score completions (:data:`WHITE_BOX_DEFAULTS`). ``finetuned`` is left out: on a CPU it costs
+tens of seconds per bucket for a few hundred pairs, more than the rest together, while
+the embedding adversary already covers most of its ground; name it (and ``judge``, which needs a
+judge model) in ``Budget(adversaries=[...])`` when a GPU or time allows."""
+WHITE_BOX_DEFAULTS: tuple[str, ...] = ("likelihood",)
+"""Joined to the default class when both models can score completions: the likelihood-ratio
+rule is the optimal pairwise adversary, so it is the strongest member whenever it can play."""
 
 _BUILTINS: dict[str, str] = {
     "stylometric": "pytest_bbi.adversaries.stylometric:StylometricAdversary",
     "embedding": "pytest_bbi.adversaries.embedding:EmbeddingAdversary",
+    "finetuned": "pytest_bbi.adversaries.finetuned:FinetunedAdversary",
+    "judge": "pytest_bbi.adversaries.judge:JudgeAdversary",
     "kernel": "pytest_bbi.adversaries.kernel:KernelAdversary",
+    "likelihood": "pytest_bbi.adversaries.likelihood:LikelihoodAdversary",
 }
 _registered: dict[str, Callable[[], Adversary]] = {}
 
 __all__ = [
     "DEFAULT_CLASS",
+    "WHITE_BOX_DEFAULTS",
     "Adversary",
     "AdversaryTimeout",
+    "Binding",
     "Deadline",
+    "Explaining",
     "LabeledPair",
     "Trial",
     "available",
@@ -70,11 +94,13 @@ def _factory(name: str) -> Callable[[], Adversary]:
     return factory
 
 
-def resolve(specs: Sequence[str | Adversary] | None) -> list[Adversary]:
+def resolve(specs: Sequence[str | Adversary] | None, *, white_box: bool = False) -> list[Adversary]:
     """Turn a budget's adversary specs into adversary objects (the default class for None).
 
     Args:
         specs: names and adversary objects, or None.
+        white_box: whether both models can score completions; then the default class also
+            holds :data:`WHITE_BOX_DEFAULTS`.
 
     Returns:
         The adversaries, in order.
@@ -84,7 +110,8 @@ def resolve(specs: Sequence[str | Adversary] | None) -> list[Adversary]:
             adversaries with the same name.
     """
     adversaries: list[Adversary] = []
-    for spec in DEFAULT_CLASS if specs is None else specs:
+    default = DEFAULT_CLASS + (WHITE_BOX_DEFAULTS if white_box else ())
+    for spec in default if specs is None else specs:
         adversary = _factory(spec)() if isinstance(spec, str) else spec
         if not isinstance(adversary, Adversary):
             raise AdversaryError(

@@ -1,4 +1,4 @@
-"""The adversary protocol: what an adversary sees, what it returns, and its deadline."""
+"""The adversary protocols: what an adversary sees, what it returns, and its deadline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from pytest_bbi.models.base import Model
 
 
 @dataclass(frozen=True)
@@ -94,5 +97,57 @@ class Adversary(Protocol):
 
         Returns:
             One probability in [0, 1] per trial.
+        """
+        ...
+
+
+@runtime_checkable
+class Binding(Protocol):
+    """An adversary that needs more than completions: the models themselves, or the run seed.
+
+    Before the game the core calls ``bind(teacher, student, run_seed)``. White-box adversaries
+    keep the models (``likelihood`` scores completions with them); a judge derives its seeds
+    from the run seed. An adversary that cannot play (e.g. it needs
+    :class:`~pytest_bbi.models.Scorer` and a model lacks ``score``, or it has no judge model)
+    returns the reason, and the verdict lists it under ``skipped`` instead of scoring it.
+    Binding is setup: it is not counted against the time budget t.
+
+    Attributes:
+        name: the name results are reported under.
+    """
+
+    name: str
+
+    def bind(self, teacher: Model, student: Model, run_seed: int) -> str | None:
+        """Receive the models and the run seed; return ``None`` to play, or why it cannot.
+
+        Args:
+            teacher: the reference model.
+            student: the model under test.
+            run_seed: the run seed, to derive any seeds from (see :mod:`pytest_bbi.seeding`).
+
+        Returns:
+            ``None`` when the adversary can play, else a one-line reason for the report.
+        """
+        ...
+
+
+@runtime_checkable
+class Explaining(Protocol):
+    """An adversary that adds its own counts to its result (``AdversaryResult.details``).
+
+    After its calls are settled, the core tells it which were correct; the adversary returns
+    integer counts that explain them (e.g. a judge's consistent-only tally). Counts are summed
+    over buckets. They are reported, never used for the decision.
+    """
+
+    def explain(self, correct: Sequence[bool]) -> dict[str, int]:
+        """Summarize the last ``decide`` call, given which of its trials were called correctly.
+
+        Args:
+            correct: per trial of the last ``decide`` call, whether the settled call was right.
+
+        Returns:
+            Named integer counts.
         """
         ...

@@ -1,13 +1,15 @@
 """Model backends: the ``Model`` protocol, spec loading and wrappers for Python functions."""
 
-from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.models.base import Model, Scorer, check_completions, check_scores
 from pytest_bbi.models.callable import CallableModel, from_callable
 from pytest_bbi.models.registry import known_schemes, load, parse_spec, register_backend
 
 __all__ = [
     "CallableModel",
     "Model",
+    "Scorer",
     "check_completions",
+    "check_scores",
     "from_callable",
     "known_schemes",
     "load",

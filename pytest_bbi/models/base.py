@@ -30,6 +30,58 @@ class Model(Protocol):
         ...
 
 
+@runtime_checkable
+class Scorer(Protocol):
+    """A white-box model: it can say how likely it was to return a completion.
+
+    Models that implement it (``hf:`` does) unlock the ``likelihood`` adversary and the
+    white-box certificate on every adversary.
+    """
+
+    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        """Return, per pair, the natural log-probability that ``generate`` returns the completion.
+
+        The probability is under the model's own decoding distribution (temperature, truncation
+        and the stop at end of sequence included); ``-inf`` where the completion cannot occur.
+        """
+        ...
+
+
+def check_scores(model_name: str, completions: Sequence[str], scores: object) -> list[float]:
+    """Validate a scorer's answer: one log-probability (a float ≤ 0, or ``-inf``) per completion.
+
+    Args:
+        model_name: the model's name, for the message.
+        completions: the completions the model scored.
+        scores: what the model returned.
+
+    Returns:
+        The scores as a list of floats.
+
+    Raises:
+        ModelOutputError: on a wrong count, a non-number, NaN, or a positive log-probability.
+    """
+    try:
+        values = [float(value) for value in scores]  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as error:
+        raise ModelOutputError(
+            f"model {model_name!r} returned {scores!r:.80} from score(); it must return one "
+            "log-probability per completion."
+        ) from error
+    if len(values) != len(completions):
+        raise ModelOutputError(
+            f"model {model_name!r} returned {len(values)} scores for {len(completions)} "
+            "completions; score() must return exactly one log-probability per completion."
+        )
+    for index, value in enumerate(values):
+        if not value <= 1e-6:
+            raise ModelOutputError(
+                f"model {model_name!r} scored completion {index} ({completions[index]!r:.60}) "
+                f"as {value!r}; a log-probability is a number ≤ 0 (or -inf), never NaN."
+            )
+    return [min(value, 0.0) for value in values]
+
+
 def check_completions(model_name: str, prompts: Sequence[str], completions: object) -> list[str]:
     """Validate a backend's answer: a list of strings, one per prompt.
 

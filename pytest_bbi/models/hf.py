@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pathlib
 from collections.abc import Sequence
@@ -28,6 +29,29 @@ def _row_seed(seed: int, step: int) -> int:
     """Mix a row's seed and decoding step into a 63-bit ``torch.Generator`` seed."""
     digest = hashlib.blake2b(f"{seed}:{step}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
+
+
+def truncate(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Mask tempered logits (any leading shape, vocabulary last) to the top-k and top-p nucleus.
+
+    Args:
+        logits: logits already divided by the temperature.
+        top_k: number of tokens kept; 0 keeps every token.
+        top_p: nucleus mass in (0, 1]; 1 keeps every token.
+
+    Returns:
+        The logits with every token outside the kept set at ``-inf``.
+    """
+    vocab_size = logits.shape[-1]
+    if 0 < top_k < vocab_size:
+        kth_largest = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth_largest, -torch.inf)
+    if top_p < 1.0:
+        ordered, order = torch.sort(logits, dim=-1, descending=True)
+        probabilities = ordered.softmax(dim=-1)
+        beyond_nucleus = probabilities.cumsum(dim=-1) - probabilities >= top_p
+        logits = logits.masked_fill(beyond_nucleus.scatter(-1, order, beyond_nucleus), -torch.inf)
+    return logits
 
 
 class GumbelMaxSampler(LogitsProcessor):
@@ -58,18 +82,8 @@ class GumbelMaxSampler(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Return scores whose only finite entry per row is that row's sampled token."""
-        logits = scores.float() / self._temperature
+        logits = truncate(scores.float() / self._temperature, self._top_k, self._top_p)
         vocab_size = logits.shape[-1]
-        if 0 < self._top_k < vocab_size:
-            kth_largest = torch.topk(logits, self._top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth_largest, -torch.inf)
-        if self._top_p < 1.0:
-            ordered, order = torch.sort(logits, dim=-1, descending=True)
-            probabilities = ordered.softmax(dim=-1)
-            beyond_nucleus = probabilities.cumsum(dim=-1) - probabilities >= self._top_p
-            logits = logits.masked_fill(
-                beyond_nucleus.scatter(-1, order, beyond_nucleus), -torch.inf
-            )
         step = input_ids.shape[1] - self._prompt_length
         noise = torch.stack(
             [self._gumbel(_row_seed(seed, step), vocab_size) for seed in self._seeds]
@@ -196,17 +210,22 @@ class HFModel:
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        """Log-probability of each completion given its prompt, under the decoding temperature.
+        """Log-probability that :meth:`generate` returns each completion for its prompt.
 
-        The sum over the completion's tokens of ``log_softmax(logits / temperature)``, with
-        temperature 1 when decoding is greedy; top-k and top-p are not applied.
+        When sampling, the sum over the completion's tokens, and over the end-of-sequence token
+        when the completion is shorter than ``max_new_tokens`` (generation stopped there), of the
+        log-softmax of the tempered logits masked to the top-k tokens and the top-p nucleus: the
+        exact decoding distribution, as the white-box certificate needs. Under greedy decoding
+        the distribution is a point mass: 0 for the greedy completion, ``-inf`` for any other.
+        A completion is re-tokenized from its text, so one whose generated tokens included
+        special tokens (dropped when decoding) is scored as its text reads.
 
         Args:
             prompts: the prompts, tokenized as :meth:`generate` tokenizes them.
             completions: one completion per prompt, tokenized without special tokens.
 
         Returns:
-            One log-probability (≤ 0; 0 for an empty completion) per pair.
+            One log-probability (≤ 0, or ``-inf``) per pair.
 
         Raises:
             ValueError: when ``prompts`` and ``completions`` differ in length.
@@ -215,6 +234,12 @@ class HFModel:
             raise ValueError(
                 f"score got {len(prompts)} prompts but {len(completions)} completions."
             )
+        if self.decoding.temperature == 0:
+            greedy = self.generate(prompts, [0] * len(prompts))
+            return [
+                0.0 if own == completion else -math.inf
+                for own, completion in zip(greedy, completions, strict=True)
+            ]
         scores: list[float] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = slice(start, start + self.batch_size)
@@ -237,12 +262,20 @@ class HFModel:
             targets[index, len(prompt) : len(row)] = True
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         logits = self._model(input_ids=input_ids, attention_mask=attention_mask).logits
-        log_probs = (logits[:, :-1].float() / (self.decoding.temperature or 1.0)).log_softmax(
-            dim=-1
+        decoding = self.decoding
+        log_probs = (
+            truncate(logits.float() / decoding.temperature, decoding.top_k, decoding.top_p)
+            .log_softmax(dim=-1)
+            .cpu()
         )
-        token_log_probs = log_probs.gather(-1, input_ids[:, 1:, None]).squeeze(-1).cpu()
-        totals: list[float] = token_log_probs.masked_fill(~targets[:, 1:], 0.0).sum(dim=-1).tolist()
-        return totals
+        token_log_probs = log_probs[:, :-1].gather(-1, input_ids[:, 1:, None].cpu()).squeeze(-1)
+        totals = token_log_probs.masked_fill(~targets[:, 1:], 0.0).sum(dim=-1)
+        stops = self._eos_token_id if isinstance(self._eos_token_id, list) else [self._eos_token_id]
+        for index, (row, completion) in enumerate(zip(rows, completion_ids, strict=True)):
+            if len(completion) < decoding.max_new_tokens:  # generation stopped: score the stop
+                totals[index] += log_probs[index, len(row) - 1, stops].logsumexp(dim=-1)
+        scores: list[float] = totals.tolist()
+        return scores
 
     def __repr__(self) -> str:
         return (

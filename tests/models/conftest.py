@@ -82,3 +82,13 @@ def fault_proxy(vllm_base_url: str) -> Iterator[FaultProxy]:
     proxy = FaultProxy(vllm_base_url.removesuffix("/v1"))
     yield proxy
     proxy.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_soft_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
+    """The teacher trained only 40 steps: a spread-out distribution, so temperature matters."""
+    from pytest_bbi.models.tiny import build_tiny_model
+
+    assert request.config.cache is not None, "the tiny models live in pytest's cache directory"
+    directory = request.config.cache.mkdir("bbi-tiny-models") / "teacher-40"
+    return build_tiny_model(directory, train_steps=40)

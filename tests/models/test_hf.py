@@ -188,17 +188,44 @@ def test_mismatched_lengths_raise(greedy):
         greedy.generate(["a", "b"], [0])
 
 
-def test_score_prefers_the_teachers_own_output(greedy, sampler):
+def test_score_prefers_the_teachers_own_output(sampler):
     prompts = PROMPTS[:8]
-    own = greedy.generate(prompts, [0] * 8)
+    own = sampler.generate(prompts, list(range(8)))
     rng = random.Random(0)
     noise = ["".join(rng.choice("xqzjv#%") for _ in range(len(text))) for text in own]
-    for model in (greedy, sampler):
-        own_scores = model.score(prompts, own)
-        noise_scores = model.score(prompts, noise)
-        assert all(math.isfinite(s) and s < 0 for s in own_scores + noise_scores)
-        assert all(o > n for o, n in zip(own_scores, noise_scores, strict=True))
-    assert greedy.score(prompts[:1], [""]) == [0.0]
+    own_scores = sampler.score(prompts, own)
+    noise_scores = sampler.score(prompts, noise)
+    assert all(math.isfinite(s) and s < 0 for s in own_scores + noise_scores)
+    assert all(o > n for o, n in zip(own_scores, noise_scores, strict=True))
+
+
+def test_score_is_the_probability_that_generate_returns_the_completion(tiny_soft_teacher_dir):
+    # A lightly trained model has a spread-out distribution: compare the scored probability of
+    # the most frequent completions with their frequency among 300 seeded samples.
+    directory = tiny_soft_teacher_dir
+    for options in ({"temperature": 1.0}, {"temperature": 0.7, "top_k": 5, "top_p": 0.9}):
+        model = load_hf(directory, max_new_tokens=6, batch_size=64, **options)
+        prompt = PROMPTS[0]
+        samples = model.generate([prompt] * 300, list(range(300)))
+        counts = {text: samples.count(text) for text in set(samples)}
+        common = sorted(counts, key=lambda text: -counts[text])[:3]
+        scores = model.score([prompt] * 3, common)
+        for text, score in zip(common, scores, strict=True):
+            share = counts[text] / 300
+            assert math.exp(score) == pytest.approx(share, abs=3 * math.sqrt(share / 300) + 0.01)
+    # The stop is scored: a complete answer is less likely than "some answer starting so".
+    short = load_hf(directory, max_new_tokens=3)
+    long = load_hf(directory, max_new_tokens=4)
+    [truncated] = short.score([PROMPTS[0]], [" Pa"])
+    [stopped] = long.score([PROMPTS[0]], [" Pa"])
+    assert stopped < truncated
+
+
+def test_greedy_score_is_a_point_mass(greedy):
+    prompts = PROMPTS[:2]
+    own = greedy.generate(prompts, [0, 0])
+    assert greedy.score(prompts, own) == [0.0, 0.0]
+    assert greedy.score(prompts, [own[0] + "!", ""]) == [-math.inf, -math.inf]
 
 
 def test_tiny_model_builds_once_and_checks_its_arguments(tmp_path, tiny_teacher_dir):
