@@ -42,8 +42,9 @@ def test_chat_template_and_system_prompt_change_what_the_model_reads(smollm2_dir
     assert len({plain.identity, chat.identity, french.identity}) == 3
     prompt = ["Name one primary colour."]
     assert chat.generate(prompt, [0]) != plain.generate(prompt, [0])
-    log_probs = chat.score(prompt, chat.generate(prompt, [0]))
-    assert log_probs[0] < 0
+    assert chat.score(prompt, chat.generate(prompt, [0])) == [0.0]  # greedy: a point mass
+    sampled = load_hf(smollm2_dir, max_new_tokens=8, chat=True)
+    assert sampled.score(prompt, sampled.generate(prompt, [0]))[0] < 0
     with pytest.raises(ModelSpecError, match=r"system_prompt.*needs chat=True"):
         load_hf(smollm2_dir, system_prompt="Be brief.")
 
