@@ -11,6 +11,7 @@ from pytest_bbi.buckets import DEFAULT_BUCKETS
 
 if TYPE_CHECKING:
     from pytest_bbi.fingerprints import Fingerprint
+    from pytest_bbi.models.base import Model
     from pytest_bbi.verdict import Verdict
 
 DEFAULT_SEED = 0
@@ -28,6 +29,8 @@ class TestContext:
         bucket_alpha: per-bucket α overrides (ini ``bbi_bucket_alpha``).
         record: called with every verdict the test produces.
         record_fingerprint: called with every fingerprint the test computes.
+        judge: loads the session's ``judge`` model (``--bbi-judge``) when one is configured,
+            for judge adversaries named without a model.
     """
 
     seed: int = DEFAULT_SEED
@@ -37,6 +40,7 @@ class TestContext:
     bucket_alpha: Mapping[str, float] = field(default_factory=dict)
     record: Callable[[Verdict], None] = field(default=lambda verdict: None)
     record_fingerprint: Callable[[Fingerprint], None] = field(default=lambda document: None)
+    judge: Callable[[], Model] | None = None
 
 
 _CURRENT: ContextVar[TestContext] = ContextVar("pytest_bbi_test_context", default=TestContext())  # noqa: B039 (frozen)

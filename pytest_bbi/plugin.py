@@ -405,6 +405,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     def record_fingerprint(document: Any) -> None:
         item.user_properties.append((FINGERPRINT_PROPERTY, json.loads(document.to_json())))
 
+    request = getattr(item, "_request", None)
+    judge_loader = (
+        (lambda: request.getfixturevalue("judge"))
+        if request is not None and _model_spec(item.config, "judge")
+        else None
+    )
     restore = context.activate(
         context.TestContext(
             seed=item.config.stash[SEED_KEY],
@@ -414,6 +420,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             bucket_alpha=item.config.stash[OVERRIDES_KEY][1],
             record=record,
             record_fingerprint=record_fingerprint,
+            judge=judge_loader,
         )
     )
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pytest_bbi import context
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.errors import AdversaryError
 from pytest_bbi.models.base import Model, check_completions
@@ -102,7 +103,7 @@ class JudgeAdversary:
         self._last: list[tuple[bool | None, bool | None]] = []
 
     def bind(self, teacher: Model, student: Model, run_seed: int) -> str | None:
-        """Keep the run seed for the judge's seeds; refuse to play without a judge model.
+        """Keep the run seed; take the session's ``judge`` model if none was given; else refuse.
 
         Args:
             teacher: unused.
@@ -114,9 +115,13 @@ class JudgeAdversary:
         """
         self._run_seed = run_seed
         if self.judge is None:
+            load_session_judge = context.current().judge
+            if load_session_judge is not None:
+                self.judge = load_session_judge()
+        if self.judge is None:
             return (
-                "no judge model: pass JudgeAdversary(judge) in Budget(adversaries=[...]), with "
-                "the `judge` fixture (--bbi-judge) or any model"
+                "no judge model: configure one with --bbi-judge / ini bbi_judge, or pass "
+                "JudgeAdversary(model) in Budget(adversaries=[...])"
             )
         return None
 
