@@ -187,7 +187,9 @@ class ScoringOpenAIModel(OpenAIModel):
         A completion this process generated is scored from the token log-probabilities the
         server returned with it; any other is scored by an ``echo`` request for prompt +
         completion, summing the log-probabilities of the tokens that start inside the
-        completion (a token straddling the boundary counts with the prompt).
+        completion (a token straddling the boundary counts with the prompt). Unlike the ``hf:``
+        backend's exact score, the stop token is not included (servers do not report it), so
+        white-box bounds computed from served models are approximate.
 
         Raises:
             BackendError: when a request fails after retries.
