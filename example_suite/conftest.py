@@ -1,9 +1,4 @@
-"""Example suite fixtures: SmolLM2-135M-Instruct as the teacher, and students built from it.
-
-The `teacher` and `student` fixtures of pytest-bbi are overridden here, the way a project wires in
-its own models. Each model is put behind the session's generation cache (the `bbi_cache`
-fixture) and loaded lazily, so a rerun whose completions are all cached loads no weights.
-"""
+"""Example suite fixtures: the teacher and its students, lazily loaded behind the cache."""
 
 import os
 from pathlib import Path

@@ -1,11 +1,4 @@
-"""The example suite's teacher and students: SmolLM2-135M-Instruct and four compressed copies.
-
-Every student is built from the teacher by a recipe, once per machine, and kept as a safetensors
-folder under ``.bbi_cache/example-models/<name>-<recipe hash>``: a changed recipe builds a new
-folder, an unchanged one is reused. Builds run under a lock file, so xdist workers build once.
-Models are loaded lazily: when every completion a test needs is in the generation cache, the
-weights are never read.
-"""
+"""The example suite's teacher, SmolLM2-135M-Instruct, and its students, built once by recipe."""
 
 import hashlib
 import json
@@ -39,8 +32,9 @@ class Distillation:
     """How the distilled student is trained; every field is part of its recipe.
 
     The teacher answers prompts drawn from the bucket strategies (not the suite's prompt lists);
-    the pruned student's layers above the cut are then trained to match the teacher's next-token
-    distributions (its top-k probabilities) on those answers, the layers below staying frozen.
+    the pruned student's top ``trainable_layers`` layers (they straddle the cut) are then trained
+    to match the teacher's next-token distributions (its top-k probabilities) on those answers,
+    the layers below staying frozen.
     """
 
     buckets: tuple[str, ...] = ("factual", "instruction", "style")
@@ -65,6 +59,8 @@ def teacher_folder() -> Path:
 
 class LazyModel:
     """A model whose weights are loaded on its first generation, not when it is created.
+
+    Behind the generation cache, a rerun whose completions are all cached never loads it.
 
     Attributes:
         name: the name in reports.
@@ -249,7 +245,7 @@ def distilled_student(teacher: Path, pruned: Path, teacher_model: Model) -> Path
 
 
 def _sequences(teacher: Path, prompts: Sequence[str], answers: Sequence[str]) -> list[list[int]]:
-    """Each prompt, chat-rendered, then its answer, as token ids after the answer's start."""
+    """Per pair: where the answer starts, then the ids of the rendered prompt and the answer."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(teacher)
