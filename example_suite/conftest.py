@@ -1,32 +1,67 @@
-"""Example suite fixtures: a tiny transformer teacher and students, built offline and cached.
+"""Example suite fixtures: the teacher and its students, lazily loaded behind the cache."""
 
-The `teacher` and `student` fixtures of pytest-bbi are overridden here, the way a project wires in
-its own models. The models are trained from a config in seconds and kept under `.bbi_cache/`.
-"""
-
+import os
 from pathlib import Path
 
 import pytest
+import students
+import torch
+from transformers.utils import logging
 
-from pytest_bbi.models import load
-from pytest_bbi.models.tiny import build_tiny_model
+from pytest_bbi.cache import CachedModel
+from pytest_bbi.progress import ProgressFile
 
-MODELS = Path(__file__).resolve().parent.parent / ".bbi_cache" / "example-models"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # under `-n 2` on two cores, one core per worker
+logging.disable_progress_bar()
+
+
+def _cached(model, bbi_cache):
+    """The model behind the generation cache, unless the run passed --bbi-no-cache."""
+    if bbi_cache is None:
+        return model
+    process = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+    progress = ProgressFile(Path(bbi_cache.path).parent / "progress", process)
+    return CachedModel(model, bbi_cache, progress=progress)
 
 
 @pytest.fixture(scope="session")
-def teacher():
-    return load(f"hf:{build_tiny_model(MODELS / 'teacher', variant='teacher')}", name="teacher")
+def teacher_folder():
+    return students.teacher_folder()
 
 
 @pytest.fixture(scope="session")
-def student(teacher):
+def teacher(teacher_folder, bbi_cache):
+    return _cached(students.lazy_hf(teacher_folder, "teacher"), bbi_cache)
+
+
+@pytest.fixture(scope="session")
+def student(teacher_folder, bbi_cache):
     """The A/A student: the teacher's own weights, sampled with the student's seeds."""
-    return load(f"hf:{build_tiny_model(MODELS / 'teacher', variant='teacher')}", name="student")
+    return _cached(students.lazy_hf(teacher_folder, "teacher-copy"), bbi_cache)
 
 
 @pytest.fixture(scope="session")
-def tic_student():
-    """A student trained on the same data, except that every answer ends with ' Cheers!'."""
-    path = build_tiny_model(MODELS / "tic-student", variant="student")
-    return load(f"hf:{path}", name="tic-student")
+def bf16_student(teacher_folder, bbi_cache):
+    """A near-copy: the teacher's weights rounded to bfloat16 and back."""
+    return _cached(students.lazy_hf(students.bf16_student(teacher_folder), "bf16"), bbi_cache)
+
+
+@pytest.fixture(scope="session")
+def int8_student(teacher_folder, bbi_cache):
+    """The teacher with int8 dynamic quantization of its linear layers."""
+    return _cached(students.lazy_int8(teacher_folder), bbi_cache)
+
+
+@pytest.fixture(scope="session")
+def pruned_student(teacher_folder, bbi_cache):
+    """The teacher with six of its 30 decoder layers dropped."""
+    return _cached(students.lazy_hf(students.pruned_student(teacher_folder), "pruned"), bbi_cache)
+
+
+@pytest.fixture(scope="session")
+def distilled_student(teacher_folder, teacher, bbi_cache):
+    """The pruned student, distilled on the teacher's own answers."""
+    pruned = students.pruned_student(teacher_folder)
+    folder = students.distilled_student(teacher_folder, pruned, teacher)
+    return _cached(students.lazy_hf(folder, "distilled"), bbi_cache)

@@ -1,25 +1,97 @@
-"""The example suite: one student that must pass, one whose verbal tic must give it away."""
+"""The example suite: SmolLM2-135M-Instruct against five students, one capability at a time.
+
+Each test plays the identification game in one bucket: 48 queries, the first 24 pairs train the
+adversaries, the other 24 are held out, and each adversary names the teacher on them.
+"""
 
 import pytest
+from prompts import PROMPTS
 
 import pytest_bbi as bbi
-from pytest_bbi.models.tiny import PROMPTS
 
-BUDGET = bbi.Budget(queries=240, seconds=120)
+BUDGET = bbi.Budget(queries=48, seconds=60)
+EPSILON = 0.1
+
+per_bucket = pytest.mark.parametrize(
+    "bucket", [pytest.param(name, marks=pytest.mark.capability(name)) for name in PROMPTS]
+)
 
 
-@pytest.mark.capability("factual")
-def test_teacher_against_itself_passes(teacher, student):
-    verdict = bbi.assert_indistinguishable(teacher, student, PROMPTS, budget=BUDGET, epsilon=0.15)
-    print(
-        f"A/A: advantage {verdict.advantage:+.3f} in [{verdict.lower:+.3f}, {verdict.upper:+.3f}],"
-        f" {verdict.decision}"
+def _verdict(teacher, student, bucket):
+    """The verdict of the game in ``bucket``, whether the assertion passes or fails."""
+    try:
+        return bbi.assert_indistinguishable(
+            teacher, student, PROMPTS[bucket], budget=BUDGET, epsilon=EPSILON
+        )
+    except bbi.Distinguishable as failure:
+        return failure.verdict
+
+
+@per_bucket
+def test_the_teacher_against_itself_passes(teacher, student, bucket):
+    """A/A: the same weights, sampled independently, must pass; else the test itself is broken."""
+    verdict = bbi.assert_indistinguishable(
+        teacher, student, PROMPTS[bucket], budget=BUDGET, epsilon=EPSILON
     )
+    print(f"A/A {bucket}: advantage {verdict.advantage:+.2f}, {verdict.decision}")
 
 
-@pytest.mark.capability("style")
-def test_a_student_with_a_verbal_tic_is_caught(teacher, tic_student):
+@per_bucket
+def test_bf16_rounding_passes(teacher, bf16_student, bucket):
+    """Rounding the weights to bfloat16 is a near-copy: no adversary finds a gap above ε."""
+    verdict = bbi.assert_indistinguishable(
+        teacher, bf16_student, PROMPTS[bucket], budget=BUDGET, epsilon=EPSILON
+    )
+    print(f"bf16 {bucket}: advantage {verdict.advantage:+.2f}, {verdict.decision}")
+
+
+@per_bucket
+def test_the_pruned_student_is_caught(teacher, pruned_student, bucket):
+    """Dropping six layers gives the student away: the failure names the bucket and shows the
+    answers the adversaries were most sure of."""
     with pytest.raises(bbi.Distinguishable) as caught:
-        bbi.assert_indistinguishable(teacher, tic_student, PROMPTS, budget=BUDGET, epsilon=0.15)
-    assert caught.value.verdict.decision == "distinguishable"
+        bbi.assert_indistinguishable(
+            teacher, pruned_student, PROMPTS[bucket], budget=BUDGET, epsilon=EPSILON
+        )
     print(caught.value)
+
+
+@per_bucket
+def test_distillation_narrows_the_gap(teacher, pruned_student, distilled_student, bucket):
+    """Distilling the pruned student on the teacher's answers makes it harder to tell apart."""
+    pruned = _verdict(teacher, pruned_student, bucket)
+    distilled = _verdict(teacher, distilled_student, bucket)
+    print(
+        f"{bucket}: advantage pruned {pruned.advantage:+.2f}, "
+        f"distilled {distilled.advantage:+.2f} ({distilled.decision})"
+    )
+    assert distilled.advantage < pruned.advantage
+
+
+@pytest.mark.capability("instruction")
+def test_int8_is_not_certified_at_this_budget(teacher, int8_student):
+    """A subtle case. Certify mode passes only when every adversary's advantage is shown to be
+    at most ε; 24 held-out pairs cannot show that for int8, and the message says whether the
+    student was caught or the budget was too small, and how many queries would decide."""
+    with pytest.raises(bbi.Distinguishable) as caught:
+        bbi.assert_indistinguishable(
+            teacher,
+            int8_student,
+            PROMPTS["instruction"],
+            budget=BUDGET,
+            epsilon=EPSILON,
+            mode="certify",
+        )
+    print(caught.value)
+
+
+def test_the_teacher_fingerprint_matches_its_snapshot(teacher, bbi_snapshot):
+    """The teacher's behavior per bucket is pinned; a changed model or decoding fails here.
+
+    The fingerprint uses the teacher's seeds and the games' queries, so its completions are the
+    ones the games above already generated.
+    """
+    fingerprint = bbi.fingerprint(
+        teacher, PROMPTS, budget=bbi.Budget(queries=BUDGET.queries * len(PROMPTS))
+    )
+    assert fingerprint == bbi_snapshot

@@ -1,0 +1,47 @@
+"""Hand-written chat prompts per capability bucket: the prompt distribution D of the suite."""
+
+PROMPTS = {
+    "factual": [
+        "What is the capital of France?",
+        "Who wrote the play Romeo and Juliet?",
+        "What is photosynthesis?",
+        "How many planets are in the solar system?",
+        "What is the largest ocean on Earth?",
+        "What does DNA stand for?",
+        "Why is the sky blue?",
+        "What is the boiling point of water at sea level?",
+        "Who painted the Mona Lisa?",
+        "What is the speed of light?",
+        "What causes the seasons on Earth?",
+        "What is the tallest mountain in the world?",
+    ],
+    "instruction": [
+        "List three fruits, one per line.",
+        "Answer with yes or no: is ice colder than steam?",
+        "Write one sentence that starts with the word 'Because'.",
+        "Give me two synonyms for 'happy', separated by a comma.",
+        "Reply in all capital letters: what color is grass?",
+        "Name three colors as a numbered list.",
+        "Summarize the water cycle in one sentence.",
+        "Translate 'good morning' into Spanish. Reply with the translation only.",
+        "Write a title for a story about a lost cat, in five words or fewer.",
+        "Give one tip for sleeping better, in under fifteen words.",
+        "Spell the word 'apple' backwards.",
+        "Write a haiku about the sea.",
+    ],
+    "style": [
+        "Describe a rainy day in a cheerful tone.",
+        "Explain gravity to a five-year-old.",
+        "Write a short, formal apology for a late reply.",
+        "Tell me about coffee as if you were a pirate.",
+        "Describe your ideal weekend in a relaxed, friendly voice.",
+        "Write an enthusiastic product blurb for a water bottle.",
+        "Give a calm, reassuring message to someone nervous about an exam.",
+        "Describe a city at night, poetically.",
+        "Write a motivational sentence for a Monday morning.",
+        "Explain what a computer does, in plain words.",
+        "Write a friendly welcome message for a new team member.",
+        "Describe autumn leaves in a nostalgic tone.",
+    ],
+}
+"""Twelve prompts for each of three buckets; the game cycles them with fresh samples."""
