@@ -161,9 +161,16 @@ def load_pool(key: str, role: str, prompts: Sequence[str], per_prompt: int) -> P
         if all(len(cached.get(prompt, [])) == per_prompt for prompt in prompts):
             return cached
     started = time.perf_counter()
-    model = _tiny_model(key) if key.startswith("tiny") else _smol_model(key)
     pool: Pools = {prompt: [] for prompt in prompts}
-    asks = [(prompt, k) for k in range(per_prompt) for prompt in prompts]
+    for smaller in sorted(CACHE.glob(f"pool-{key}-{role}-*.json")):
+        # A smaller pool holds the same first draws (same seeds): extend it instead of redoing it.
+        found: Pools = json.loads(smaller.read_text(encoding="utf-8"))
+        if all(prompt in found for prompt in prompts) and all(
+            len(found[prompt]) > len(pool[prompt]) for prompt in prompts
+        ):
+            pool = {prompt: found[prompt][:per_prompt] for prompt in prompts}
+    model = _tiny_model(key) if key.startswith("tiny") else _smol_model(key)
+    asks = [(prompt, k) for k in range(per_prompt) for prompt in prompts if k >= len(pool[prompt])]
     chunk = 16
     for start in range(0, len(asks), chunk):
         part = asks[start : start + chunk]
@@ -293,17 +300,17 @@ def replicate(
 
 def pairs(only: str | None) -> list[PairSpec]:
     tiny_grid = [10, 20, 40, 80, 160]
-    smol_grid = [16, 24, 32]
+    smol_grid = [16, 32, 64]
     tiny = [
         PairSpec("tiny", "tiny A/A (control)", "tiny-teacher-t1.0", "tiny-teacher-t1.0",
                  TINY_PROMPTS, 40, tiny_grid),
         PairSpec("tiny", "tiny T=1.0 vs T=0.7", "tiny-teacher-t1.0", "tiny-teacher-t0.7",
                  TINY_PROMPTS, 40, tiny_grid),
         PairSpec("tiny", "tiny teacher vs student (tic)", "tiny-teacher-t1.0",
-                 "tiny-student-t1.0", TINY_PROMPTS, 40, tiny_grid),
+                 "tiny-student-t1.0", TINY_PROMPTS, 40, [8, 10, 12, 14, 16, 20, 40]),
     ]  # fmt: skip
     smol = [
-        PairSpec("smol", f"SmolLM2 fp32 vs {name}", "smol-t1.0", key, SMOL_PROMPTS, 6, smol_grid)
+        PairSpec("smol", f"SmolLM2 fp32 vs {name}", "smol-t1.0", key, SMOL_PROMPTS, 16, smol_grid)
         for name, key in (
             ("int8 dynamic", "smol-int8"),
             ("T=0.8", "smol-t0.8"),
