@@ -260,8 +260,8 @@ def peer_mmd_pvalue(
 
 def replicate(
     spec: PairSpec, teacher_pool: Pools, student_pool: Pools, n: int, run_seed: int, length: int
-) -> tuple[bool, bool, float]:
-    """One replication at n queries: (plugin rejects, peer rejects, plugin seconds)."""
+) -> tuple[bool, bool, float, list[str]]:
+    """One replication at n queries: (plugin rejects, peer rejects, plugin seconds, by whom)."""
     served_teacher: list[tuple[str, str]] = []
     served_student: list[tuple[str, str]] = []
     tag = f"{spec.label}-n{n}-r{run_seed}"
@@ -274,6 +274,7 @@ def replicate(
         name=f"student-{tag}",
     )
     started = time.perf_counter()
+    rejected_by: list[str] = []
     try:
         assert_indistinguishable(
             teacher,
@@ -285,12 +286,15 @@ def replicate(
             seed=run_seed,
         )
         bbi_rejects = False
-    except Distinguishable:
+    except Distinguishable as failure:
         bbi_rejects = True
+        rejected_by = sorted(
+            name for name, result in failure.verdict.adversaries.items() if result.rejected
+        )
     seconds = time.perf_counter() - started
     assert len(served_teacher) == len(served_student) == n, (len(served_teacher), n)
     pvalue = peer_mmd_pvalue(served_teacher, served_student, spec.prompts, length, run_seed)
-    return bbi_rejects, pvalue <= ALPHA, seconds
+    return bbi_rejects, pvalue <= ALPHA, seconds, rejected_by
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,13 +356,19 @@ def run_pair(spec: PairSpec, replications: int, began: float) -> dict[str, objec
     power: dict[str, list[float]] = {BBI: [], PEER: []}
     plugin_seconds: list[float] = []
     pair_began = time.perf_counter()
+    rejected_by: dict[str, dict[str, int]] = {}
     for n in spec.grid:
         hits = [0, 0]
         for run_seed in range(replications):
-            bbi, mmd, seconds = replicate(spec, teacher_pool, student_pool, n, run_seed, length)
+            bbi, mmd, seconds, names = replicate(
+                spec, teacher_pool, student_pool, n, run_seed, length
+            )
             hits[0] += bbi
             hits[1] += mmd
             plugin_seconds.append(seconds)
+            for name in names:  # which adversaries of the default class rejected (after Holm)
+                counts = rejected_by.setdefault(str(n), {})
+                counts[name] = counts.get(name, 0) + 1
         power[BBI].append(hits[0] / replications)
         power[PEER].append(hits[1] / replications)
         print(
@@ -376,6 +386,7 @@ def run_pair(spec: PairSpec, replications: int, began: float) -> dict[str, objec
         "prompts": len(spec.prompts),
         "pool_per_prompt": spec.per_prompt,
         "plugin_seconds_mean": float(np.mean(plugin_seconds)),
+        "rejected_by": rejected_by,
         "pair_seconds": time.perf_counter() - pair_began,
     }
     path = CACHE / f"result-{_slug(spec.label)}.json"
@@ -444,7 +455,13 @@ def main() -> None:
         "seeded replications (for the A/A control: the false-rejection rate). L = characters "
         "per completion given to the peer's Hamming kernel.\n\n"
     )
-    args.out.write_text(header + table + "\n", encoding="utf-8")
+    begin, end = "<!-- begin generated -->\n", "<!-- end generated -->\n"
+    generated = begin + header + table + "\n" + end
+    previous = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
+    if begin in previous and end in previous:  # keep the hand-written reading around the table
+        before, rest = previous.split(begin, 1)
+        generated = before + generated + rest.split(end, 1)[1]
+    args.out.write_text(generated, encoding="utf-8")
 
 
 if __name__ == "__main__":
