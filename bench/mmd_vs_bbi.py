@@ -304,7 +304,7 @@ def replicate(
 
 def pairs(only: str | None) -> list[PairSpec]:
     tiny_grid = [10, 20, 40, 80, 160]
-    smol_grid = [16, 32, 64]
+    smol_grid = [16, 24, 32, 48, 64]
     tiny = [
         PairSpec("tiny", "tiny A/A (control)", "tiny-teacher-t1.0", "tiny-teacher-t1.0",
                  TINY_PROMPTS, 40, tiny_grid),
