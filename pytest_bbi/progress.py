@@ -30,7 +30,13 @@ class ProgressFile:
 
     def update(self, model: str, done: int, total: int, started: float) -> None:
         """Record that ``done`` of ``total`` completions of ``model`` exist since ``started``."""
-        record = {"model": model, "done": done, "total": total, "started": started}
+        record = {
+            "model": model,
+            "done": done,
+            "total": total,
+            "started": started,
+            "updated": time.time(),
+        }
         with contextlib.suppress(OSError):
             self._partial.write_text(json.dumps(record))
             os.replace(self._partial, self._path)
@@ -100,20 +106,22 @@ class ProgressWatcher:
                 continue
             if not isinstance(record, dict):
                 continue
-            model, done, total, started = (
-                record.get(field) for field in ("model", "done", "total", "started")
+            model, done, total, started, updated = (
+                record.get(field) for field in ("model", "done", "total", "started", "updated")
             )
             if not (
                 isinstance(model, str)
                 and isinstance(done, int)
                 and isinstance(total, int)
                 and isinstance(started, int | float)
+                and isinstance(updated, int | float)
             ):
                 continue
             key = f"{path.name}:{model}:{started}"
             printed_at, printed_done = self._last_printed.get(key, (0.0, -1))
-            long_running = now - started >= self._interval
+            # A finished generation took (updated - started); a running one has taken until now.
+            elapsed = (updated if done == total else now) - started
             due = (done == total and printed_done >= 0) or now - printed_at >= self._interval
-            if long_running and done != printed_done and due:
+            if elapsed >= self._interval and done != printed_done and due:
                 self._last_printed[key] = (now, done)
-                self._write_line(describe(model, done, total, now - started))
+                self._write_line(describe(model, done, total, elapsed))

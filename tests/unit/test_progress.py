@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -37,6 +38,16 @@ def test_the_watcher_prints_long_generations_and_stays_quiet_on_short_ones(tmp_p
     assert len(lines) == 2
     assert "slow: 400/400" in lines[1]
     assert not any("quick" in line for line in lines)
+
+
+def test_a_quick_generation_stays_quiet_however_late_the_watcher_looks(tmp_path):
+    lines: list[str] = []
+    now = time.time()
+    # Finished in 0.1 s, ten seconds ago: the watcher looks long after it ended.
+    record = {"model": "quick", "done": 10, "total": 10, "started": now - 10, "updated": now - 9.9}
+    (tmp_path / "gw0.progress.json").write_text(json.dumps(record))
+    ProgressWatcher(tmp_path, lines.append, interval=5.0).check()
+    assert lines == []
 
 
 def test_chunked_fills_store_each_chunk_and_report_progress(tmp_path):
