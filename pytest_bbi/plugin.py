@@ -297,8 +297,6 @@ def _watch_progress(config: pytest.Config) -> None:
     terminal = config.stash.get(TERMINAL_FD_KEY, None)
     if terminal is None or hasattr(config, "workerinput") or config.getoption("bbi_no_cache"):
         return
-    if not any(_model_spec(config, role) for role in ROLES):
-        return  # only the teacher/student/judge fixtures report progress
     from pytest_bbi.progress import ProgressWatcher
 
     def write_line(line: str) -> None:

@@ -78,8 +78,7 @@ class ProgressWatcher:
         self._thread = threading.Thread(target=self._run, name="bbi-progress", daemon=True)
 
     def start(self) -> None:
-        """Start watching."""
-        self._folder.mkdir(parents=True, exist_ok=True)
+        """Start watching (the folder need not exist yet: writers create it)."""
         for stale in self._folder.glob(f"*{_SUFFIX}"):
             with contextlib.suppress(OSError):
                 stale.unlink()

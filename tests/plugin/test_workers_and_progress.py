@@ -42,6 +42,32 @@ def test_long_generation_prints_progress_once_under_xdist(pytester):
     assert not any("bbi: generating" in line for line in warm.outlines)
 
 
+OWN_FIXTURE = """
+from pathlib import Path
+
+import pytest
+from slow_models import teacher as slow_teacher
+
+from pytest_bbi.cache import CachedModel
+from pytest_bbi.progress import ProgressFile
+
+
+@pytest.fixture(scope="session")
+def teacher(bbi_cache):
+    progress = ProgressFile(Path(bbi_cache.path).parent / "progress", "own")
+    return CachedModel(slow_teacher, bbi_cache, progress=progress)
+"""
+
+
+def test_a_suite_with_its_own_cached_fixtures_shows_progress_too(pytester):
+    pytester.makepyfile(slow_models=SLOW_MODELS, test_progress=PROMPT_TESTS)
+    pytester.makeconftest(OWN_FIXTURE)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+    final = [line for line in result.outlines if "slow-teacher: 200/200 completions" in line]
+    assert len(final) == 1, result.outlines
+
+
 @pytest.mark.parametrize(
     ("visible", "spec", "device", "workers"),
     [
