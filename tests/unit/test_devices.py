@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_bbi.devices import pick_device, visible_gpu_count, worker_index
+from pytest_bbi.devices import pick_device, torch_device, visible_gpu_count, worker_index
 from pytest_bbi.errors import ModelSpecError
 
 
@@ -45,3 +45,12 @@ def test_without_nvidia_smi_there_is_no_gpu(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
     assert visible_gpu_count() == 0
+
+
+def test_models_loaded_in_process_share_one_device_rule(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    expected = f"cuda:{3 % gpus}" if gpus else "cpu"
+    assert torch_device() == expected
+    assert torch_device("cpu") == "cpu"
