@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from pytest_bbi.models import Model
+from pytest_bbi.models import Model, TokenScorer
 from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
 from pytest_bbi.models.hf import Decoding, HFModel, load_hf
 from pytest_bbi.models.weights import model_identity, weight_files
@@ -75,9 +75,20 @@ class LazyModel:
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
         """Load the model if needed, then generate one completion per prompt."""
+        return self._loaded().generate(prompts, seeds)
+
+    def token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """Load the model if needed, then score each completion's tokens (its confidence)."""
+        model = self._loaded()
+        assert isinstance(model, TokenScorer), f"{self.name} cannot score tokens"
+        return model.token_log_probs(prompts, completions)
+
+    def _loaded(self) -> Model:
         if self._model is None:
             self._model = self._load()
-        return self._model.generate(prompts, seeds)
+        return self._model
 
 
 def lazy_hf(folder: Path, name: str) -> LazyModel:

@@ -22,13 +22,23 @@ from pytest_bbi.errors import (
     ModelSpecError,
     PromptError,
 )
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Example, Verdict
+from pytest_bbi.verdict import (
+    AdversaryResult,
+    BucketResult,
+    Calibration,
+    Certificate,
+    ConfidenceBin,
+    Example,
+    OperatingPoint,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from pytest_bbi import adversaries, models, prompts, strategies
     from pytest_bbi.adversaries import Adversary
     from pytest_bbi.agreement import Disagreement, assert_agree
     from pytest_bbi.assertion import assert_indistinguishable
+    from pytest_bbi.calibration import Calibrate
     from pytest_bbi.fingerprinting import fingerprint
     from pytest_bbi.fingerprints import Fingerprint
     from pytest_bbi.models import Model
@@ -38,6 +48,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str | None]] = {
     "assert_indistinguishable": ("pytest_bbi.assertion", "assert_indistinguishable"),
     "assert_agree": ("pytest_bbi.agreement", "assert_agree"),
+    "Calibrate": ("pytest_bbi.calibration", "Calibrate"),
     "Disagreement": ("pytest_bbi.agreement", "Disagreement"),
     "Fingerprint": ("pytest_bbi.fingerprints", "Fingerprint"),
     "fingerprint": ("pytest_bbi.fingerprinting", "fingerprint"),
@@ -58,7 +69,10 @@ __all__ = [
     "BucketResult",
     "Budget",
     "BudgetError",
+    "Calibrate",
+    "Calibration",
     "Certificate",
+    "ConfidenceBin",
     "Disagreement",
     "Distinguishable",
     "Example",
@@ -67,6 +81,7 @@ __all__ = [
     "Model",
     "ModelOutputError",
     "ModelSpecError",
+    "OperatingPoint",
     "PromptError",
     "Verdict",
     "__version__",

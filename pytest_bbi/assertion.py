@@ -13,6 +13,7 @@ from pytest_bbi.acquisition import PromptHistory, Round, next_queries, schedule
 from pytest_bbi.adversaries import Adversary, LabeledPair, resolve
 from pytest_bbi.buckets import DEFAULT_BUCKETS, check_bucket, registered_capabilities
 from pytest_bbi.budget import Budget
+from pytest_bbi.calibration import Calibrate, calibration_report, measure, settings
 from pytest_bbi.decision import Cell, decide, is_settled, result_for
 from pytest_bbi.errors import BbiWarning, BudgetError, Distinguishable, Inconclusive, PromptError
 from pytest_bbi.game import (
@@ -27,10 +28,17 @@ from pytest_bbi.game import (
     score_adversary,
     tv_terms,
 )
-from pytest_bbi.models.base import Model, Scorer
+from pytest_bbi.models.base import Model, Scorer, TokenScorer
 from pytest_bbi.prompts import Prompt, normalize
 from pytest_bbi.report import format_verdict
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Decision, Verdict
+from pytest_bbi.verdict import (
+    AdversaryResult,
+    BucketResult,
+    Calibration,
+    Certificate,
+    Decision,
+    Verdict,
+)
 
 UNTAGGED = "all"
 """The bucket name of prompts that carry no capability bucket."""
@@ -165,6 +173,7 @@ class _BucketPlay:
     settled: bool = False
     tv_terms: list[float] = field(default_factory=list)
     tv_seconds: float = 0.0
+    answers: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def planned_pairs(self) -> int:
@@ -182,6 +191,7 @@ def _play_round(
     seconds: float | None,
     run_seed: int,
     scorers: tuple[Scorer, Scorer] | None,
+    keep_answers: bool,
 ) -> float:
     """Generate one round's pairs for every bucket in ``plays`` and score each adversary on them.
 
@@ -189,7 +199,8 @@ def _play_round(
     round's new held-out pairs only; each adversary's time budget is shared by all its rounds in
     the bucket, and one that runs out keeps the counts of its finished rounds and plays no more.
     With ``scorers``, the teacher's completions are also scored under both models, for the
-    white-box certificate. Returns the wall time spent generating.
+    white-box certificate. With ``keep_answers``, every (prompt, teacher answer, student answer)
+    is kept for the calibration report. Returns the wall time spent generating.
     """
     asked = {
         bucket: next_queries(
@@ -212,6 +223,14 @@ def _play_round(
     for bucket, queries in asked.items():
         play = plays[bucket]
         bucket_teacher = [next(teacher_outputs) for _ in queries]
+        bucket_student = [next(student_outputs) for _ in queries]
+        if keep_answers:
+            play.answers += [
+                (query.prompt, teacher_answer, student_answer)
+                for query, teacher_answer, student_answer in zip(
+                    queries, bucket_teacher, bucket_student, strict=True
+                )
+            ]
         if scorers is not None:
             scoring = time.perf_counter()
             play.tv_terms += tv_terms(
@@ -221,7 +240,7 @@ def _play_round(
         game = make_game(
             queries,
             bucket_teacher,
-            [next(student_outputs) for _ in queries],
+            bucket_student,
             play.rounds[round_index].train,
             run_seed,
             bucket,
@@ -297,6 +316,35 @@ def _bucket_result(
     )
 
 
+_ALL_BUCKETS = "\x00all buckets"
+
+
+def _calibrations(
+    rule: Calibrate, student: TokenScorer, student_name: str, plays: Mapping[str, _BucketPlay]
+) -> dict[str, Calibration]:
+    """The calibration report per bucket and, under a key no bucket has, over all of them.
+
+    The student's confidences and the agreements are measured in one pass over every bucket's
+    answers; each report's time is its share of that pass.
+    """
+    rows = [row for play in plays.values() for row in play.answers]
+    confidence, agreed, seconds = measure(rule, student, student_name, rows)
+    reports: dict[str, Calibration] = {}
+    start = 0
+    for bucket, play in plays.items():
+        end = start + len(play.answers)
+        report = calibration_report(
+            confidence[start:end], agreed[start:end], rule, seconds * len(play.answers) / len(rows)
+        )
+        if report is not None:
+            reports[bucket] = report
+        start = end
+    overall = calibration_report(confidence, agreed, rule, seconds)
+    if overall is not None:
+        reports[_ALL_BUCKETS] = overall
+    return reports
+
+
 def _with_certificates(
     decision: Decision, buckets: dict[str, BucketResult], mode: str
 ) -> tuple[Decision, bool]:
@@ -325,6 +373,7 @@ def assert_indistinguishable(
     mode: Literal["detect", "certify"] = "detect",
     capability: str | None = None,
     seed: int | None = None,
+    calibrate: bool | Calibrate = False,
 ) -> Verdict:
     """Assert that no adversary in the budget tells ``student`` from ``teacher`` beyond ε.
 
@@ -359,6 +408,13 @@ def assert_indistinguishable(
         capability: the bucket of untagged prompts; defaults to the test's ``capability``
             marker.
         seed: the run seed; defaults to the session's ``--bbi-seed``.
+        calibrate: ``True`` (default settings) or a :class:`~pytest_bbi.Calibrate` adds the
+            student's calibration report to the verdict, per bucket and over all: its
+            confidence (mean token log-probability of its answer) against its agreement with
+            the teacher's answer to the same prompt, and the confidence threshold below which
+            a deployment should fall back to the teacher. It needs a student that implements
+            :class:`~pytest_bbi.models.TokenScorer` (``hf:`` models do) and never changes the
+            decision.
 
     Returns:
         The verdict, when the assertion passes.
@@ -372,6 +428,14 @@ def assert_indistinguishable(
     _check_arguments(budget, epsilon, alpha, mode)
     teacher = _check_model(teacher, "teacher")
     student = _check_model(student, "student")
+    calibration_rule = settings(calibrate)
+    if calibration_rule is not None and not isinstance(student, TokenScorer):
+        raise BudgetError(
+            f"calibrate=...: the student {student.name!r} cannot report token log-probabilities "
+            "(its confidence), so it has no calibration report. hf: models can; a python: "
+            "model can implement token_log_probs(prompts, completions) (see "
+            "pytest_bbi.models.TokenScorer); or drop calibrate=."
+        )
     test_context = context.current()
     known = (*test_context.buckets, *registered_capabilities())
     capability = capability if capability is not None else test_context.capability
@@ -424,7 +488,16 @@ def assert_indistinguishable(
         if not active:
             break
         generation_seconds += _play_round(
-            active, rounds_played, teacher, student, adversaries, budget, seconds, run_seed, scorers
+            active,
+            rounds_played,
+            teacher,
+            student,
+            adversaries,
+            budget,
+            seconds,
+            run_seed,
+            scorers,
+            keep_answers=calibration_rule is not None,
         )
         rounds_played += 1
         if budget.sequential:
@@ -457,14 +530,22 @@ def assert_indistinguishable(
         for bucket, play in plays.items()
         if white_box
     }
+    calibrations = (
+        {}
+        if calibration_rule is None
+        else _calibrations(calibration_rule, student, student.name, plays)  # type: ignore[arg-type]
+    )
     buckets = {
-        bucket: _bucket_result(
-            bucket,
-            [(c, r) for c, r in paired if c.bucket == bucket],
-            plays[bucket].queries,
-            mode,
-            bounds.get(bucket),
-            certificate_counts,
+        bucket: replace(
+            _bucket_result(
+                bucket,
+                [(c, r) for c, r in paired if c.bucket == bucket],
+                plays[bucket].queries,
+                mode,
+                bounds.get(bucket),
+                certificate_counts,
+            ),
+            calibration=calibrations.get(bucket),
         )
         for bucket in groups
     }
@@ -518,6 +599,7 @@ def assert_indistinguishable(
         if white_box
         else None,
         skipped=skipped,
+        calibration=calibrations.get(_ALL_BUCKETS),
     )
     test_context.record(verdict)
     for name, reason in skipped.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 from filelock import FileLock
 
 from pytest_bbi.errors import BbiError, BbiWarning
-from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.models.base import Model, check_completions, check_token_log_probs
 from pytest_bbi.progress import ProgressFile
 
 CACHE_FORMAT_VERSION = 1
@@ -411,7 +412,7 @@ class CachedModel:
     """A :class:`~pytest_bbi.models.Model` that answers from a :class:`GenerationCache` first.
 
     It has the wrapped model's ``name`` and ``identity`` and forwards every other attribute
-    (e.g. ``score``) to it.
+    (e.g. ``score``) to it; ``token_log_probs``, when the wrapped model has it, is cached too.
 
     Attributes:
         name: the wrapped model's name.
@@ -514,7 +515,42 @@ class CachedModel:
         model = vars(self).get("model")
         if model is None:
             raise AttributeError(attribute)
-        return getattr(model, attribute)
+        found = getattr(model, attribute)
+        if attribute == "token_log_probs":
+            return self._cached_token_log_probs
+        return found
+
+    def _cached_token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """The wrapped model's token log-probabilities, read from and written to the cache.
+
+        They are a pure function of (model, prompt, completion), stored in the same cache under
+        a derived identity, so a rerun's calibration report loads no model either.
+        """
+        identity = f"{self.identity}\x00token-log-probs"
+        keys = [
+            json.dumps([prompt, completion])
+            for prompt, completion in zip(prompts, completions, strict=True)
+        ]
+        seeds = [0] * len(keys)
+        found = self.cache.get_many(identity, keys, seeds)
+        missing = [index for index, value in enumerate(found) if value is None]
+        if missing:
+            fresh = check_token_log_probs(
+                self.name,
+                [completions[index] for index in missing],
+                self.model.token_log_probs(  # type: ignore[attr-defined]
+                    [prompts[index] for index in missing], [completions[index] for index in missing]
+                ),
+            )
+            texts = [json.dumps(row) for row in fresh]
+            self.cache.put_many(
+                identity, [keys[index] for index in missing], [0] * len(missing), texts
+            )
+            for index, text in zip(missing, texts, strict=True):
+                found[index] = text
+        return [[float(value) for value in json.loads(text)] for text in found if text is not None]
 
     def __repr__(self) -> str:
         return f"CachedModel({self.model!r}, {self.cache!r})"

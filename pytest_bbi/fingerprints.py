@@ -566,9 +566,13 @@ def relation_fingerprint(verdict: Verdict) -> Fingerprint:
     Returns:
         A ``"relation"`` fingerprint with one ``"advantage:<adversary>"`` field per adversary
         and bucket (adversaries that timed out unscored are left out, and so are buckets where
-        every adversary did); metadata: seed, mode, ε, α and queries.
+        every adversary did); metadata: seed, mode, ε, α and queries. A verdict with a
+        calibration report adds, per bucket, ``"calibration:agreement"`` (a proportion) and
+        ``"calibration:confidence"`` (the mean of the student's mean token log-probabilities),
+        and the recommended fallback thresholds to the metadata (recorded for review, not
+        compared: a threshold is chosen from the data).
     """
-    statistics = {
+    statistics: dict[str, dict[str, dict[str, Any]]] = {
         bucket: {
             f"advantage:{name}": advantage_field(
                 result.correct, result.total, result.advantage, result.lower, result.upper
@@ -578,16 +582,39 @@ def relation_fingerprint(verdict: Verdict) -> Fingerprint:
         }
         for bucket, outcome in verdict.buckets.items()
     }
+    metadata: dict[str, Any] = {
+        "seed": verdict.seed,
+        "mode": verdict.mode,
+        "epsilon": verdict.epsilon,
+        "alpha": verdict.alpha,
+        "queries": verdict.queries,
+    }
+    thresholds: dict[str, Any] = {}
+    for bucket, outcome in verdict.buckets.items():
+        calibration = outcome.calibration
+        if calibration is None:
+            continue
+        statistics[bucket]["calibration:agreement"] = proportion_field(
+            calibration.agreeing, calibration.samples
+        )
+        statistics[bucket]["calibration:confidence"] = {
+            "type": "mean",
+            "mean": calibration.confidence,
+            "sd": calibration.confidence_sd,
+            "n": calibration.samples,
+        }
+        thresholds[bucket] = {
+            "threshold": None if calibration.threshold is None else _round(calibration.threshold),
+            "coverage": _round(calibration.coverage),
+            "target": calibration.target,
+            "rule": calibration.rule,
+        }
+    if thresholds:
+        metadata["calibration"] = thresholds
     return Fingerprint(
         kind="relation",
         statistics={bucket: fields for bucket, fields in statistics.items() if fields},
-        metadata={
-            "seed": verdict.seed,
-            "mode": verdict.mode,
-            "epsilon": verdict.epsilon,
-            "alpha": verdict.alpha,
-            "queries": verdict.queries,
-        },
+        metadata=metadata,
     )
 
 

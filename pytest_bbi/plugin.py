@@ -550,6 +550,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("=", f"bbi: behavioral verdicts (seed={seed})")
         for line in session_report.summary_table(entries):
             terminalreporter.write_line(line)
+        calibration = session_report.calibration_lines(entries)
+        if calibration:
+            terminalreporter.write_sep("-", "bbi: student calibration (fall back to the teacher)")
+            for line in calibration:
+                terminalreporter.write_line(line)
     report = session_report.build_report(entries, seed=seed, plugin_version=__version__)
     renderers: tuple[tuple[str, Callable[[], str]], ...] = (
         ("bbi_report", lambda: json.dumps(report, indent=2, sort_keys=True) + "\n"),

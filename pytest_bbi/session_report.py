@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "REPORT_SCHEMA_VERSION",
     "build_report",
+    "calibration_lines",
     "render_html",
     "report_schema",
     "summary_table",
@@ -62,6 +63,7 @@ table.pairs col.confidence { width: 16%; }
 .cp { font: 11px ui-monospace, monospace; color: #7a0080; background: #f4e8f7;
   border-radius: 3px; padding: 0 2px; }
 .note { color: #666; font-size: 12px; }
+svg.calibration-plot { display: block; margin: .5rem 0; font: 12px system-ui, sans-serif; }
 svg.advantage-plot { display: block; margin: .5rem 0; font: 12px system-ui, sans-serif; }
 svg .grid { stroke: #e6e6e6; }
 svg .zero { stroke: #999; }
@@ -69,6 +71,8 @@ svg .axis { stroke: #333; }
 svg .band { stroke: #ececec; }
 svg .epsilon { stroke: #b00020; stroke-dasharray: 6 4; stroke-width: 1.5; }
 svg .epsilon-label { fill: #b00020; }
+svg .target { stroke: #0a7a32; stroke-dasharray: 6 4; stroke-width: 1.5; }
+svg .target-label { fill: #0a7a32; }
 svg .timed-out .whisker { stroke-dasharray: 2 3; }
 """
 
@@ -218,6 +222,30 @@ def summary_table(entries: Sequence[Mapping[str, Any]]) -> list[str]:
         return "  ".join(parts).rstrip()
 
     return [line(_HEADER), *(line(row) for row in rows)]
+
+
+def calibration_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Render the student calibration reports of the session, one line per test and bucket.
+
+    Args:
+        entries: the session's test entries (as given to :func:`build_report`).
+
+    Returns:
+        Per (test, bucket) with a calibration report: the queries, the agreement with the
+        teacher, the AUROC of confidence for agreement, and the fallback advice. An empty list
+        when no test asked for calibration.
+    """
+    lines = []
+    for entry in _sorted_entries(entries):
+        for verdict in entry["verdicts"]:
+            for label, calibration in _calibration_rows(verdict):
+                auroc = "–" if calibration["auroc"] is None else f"{calibration['auroc']:.2f}"
+                lines.append(
+                    f"{_short_nodeid(str(entry['nodeid']))} [{label}]: "
+                    f"{calibration['samples']} queries, agreement {calibration['agreement']:.2f} "
+                    f"({calibration['rule']}), AUROC {auroc}; {_recommendation(calibration)}"
+                )
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,6 +527,142 @@ def _pairs(verdict: Mapping[str, Any]) -> str:
     )
 
 
+def _calibration_rows(verdict: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, calibration) per bucket that has one, then the overall one when there are several."""
+    rows = [
+        (str(bucket["name"]), bucket["calibration"])
+        for bucket in verdict["buckets"].values()
+        if bucket.get("calibration")
+    ]
+    if len(rows) > 1 and verdict.get("calibration"):
+        rows.append(("all buckets", verdict["calibration"]))
+    return rows
+
+
+def _recommendation(calibration: Mapping[str, Any]) -> str:
+    """The fallback advice of one calibration report, in words."""
+    if calibration["threshold"] is None:
+        return (
+            f"no threshold shows agreement ≥ {calibration['target']:g}: fall back to the teacher "
+            "always (or measure more queries)"
+        )
+    if calibration["coverage"] >= 1.0:
+        return "no fallback needed"
+    return (
+        f"fall back below {calibration['threshold']:.3f}: the student serves "
+        f"{calibration['coverage']:.0%} at agreement {calibration['served_agreement']:.2f} "
+        f"(≥ {calibration['served_lower']:.2f})"
+    )
+
+
+def _calibration(verdict: Mapping[str, Any]) -> str:
+    """The student's calibration: a table per bucket and a plot of agreement by confidence."""
+    rows = _calibration_rows(verdict)
+    if not rows:
+        return ""
+    first = rows[0][1]
+    body = []
+    for label, calibration in rows:
+        auroc = "–" if calibration["auroc"] is None else f"{calibration['auroc']:.2f}"
+        body.append(
+            f"<tr><td>{_text(label)}</td>"
+            f'<td class="num">{calibration["samples"]}</td>'
+            f'<td class="num">{calibration["agreement"]:.2f}</td>'
+            f'<td class="num">{calibration["confidence"]:.3f} ± '
+            f"{calibration['confidence_sd']:.3f}</td>"
+            f'<td class="num">{auroc}</td>'
+            f"<td>{_text(_recommendation(calibration))}</td></tr>"
+        )
+    return "\n".join(
+        [
+            "<h4>Student calibration: when to fall back to the teacher</h4>",
+            f'<p class="note">Confidence is the student\'s mean token log-probability of its own '
+            f"answer; an answer agrees when {_text(first['rule'])} with the teacher's answer to "
+            f"the same prompt. The threshold is the lowest whose served answers agree at rate "
+            f"≥ {first['target']:g}, shown with confidence {1 - first['alpha']:g}. AUROC 0.5 "
+            "means confidence says nothing about agreement.</p>",
+            '<table class="calibration">',
+            "<thead><tr><th>bucket</th><th>queries</th><th>agreement</th>"
+            "<th>confidence</th><th>AUROC</th><th>recommendation</th></tr></thead>",
+            "<tbody>",
+            *body,
+            "</tbody></table>",
+            _calibration_plot(rows),
+        ]
+    )
+
+
+def _calibration_plot(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """Agreement by confidence bin, one line per bucket, with the target as a dashed line."""
+    points = [bin_ for _, calibration in rows for bin_ in calibration["bins"]]
+    low = min(float(bin_["low"]) for bin_ in points)
+    high = max(float(bin_["high"]) for bin_ in points)
+    span = (high - low) or 1.0
+    top, height = _PLOT_TOP, 180
+    bottom = top + height
+
+    def x(value: float) -> float:
+        return _PLOT_LEFT + (value - low) / span * (_PLOT_RIGHT - _PLOT_LEFT)
+
+    def y(rate: float) -> float:
+        return bottom - rate * height
+
+    parts = [
+        f'<line class="axis" x1="{_PLOT_LEFT}" y1="{top}" x2="{_PLOT_LEFT}" y2="{bottom}"/>',
+        f'<line class="axis" x1="{_PLOT_LEFT}" y1="{bottom}" x2="{_PLOT_RIGHT}" y2="{bottom}"/>',
+    ]
+    for rate in (0.0, 0.5, 1.0):
+        parts.append(
+            f'<text class="tick" x="{_PLOT_LEFT - 8}" y="{y(rate) + 4:.1f}" text-anchor="end">'
+            f"{rate:g}</text>"
+        )
+    for value in (low, high):
+        parts.append(
+            f'<text class="tick" x="{x(value):.1f}" y="{bottom + 16}" text-anchor="middle">'
+            f"{value:.2f}</text>"
+        )
+    target = float(rows[0][1]["target"])
+    parts += [
+        f'<line class="target" x1="{_PLOT_LEFT}" y1="{y(target):.1f}" x2="{_PLOT_RIGHT}" '
+        f'y2="{y(target):.1f}"/>',
+        f'<text class="target-label" x="{_PLOT_RIGHT - 4}" y="{y(target) - 5:.1f}" '
+        f'text-anchor="end">target {target:g}</text>',
+        f'<text class="axis-title" x="{(_PLOT_LEFT + _PLOT_RIGHT) / 2:.1f}" y="{bottom + 34}" '
+        'text-anchor="middle">student confidence (mean token log-probability)</text>',
+    ]
+    legend_items = []
+    for index, (label, calibration) in enumerate(rows):
+        color = _PALETTE[index % len(_PALETTE)]
+        legend_items.append((label, f'fill="{color}"'))
+        centers = [
+            (x((float(bin_["low"]) + float(bin_["high"])) / 2), y(float(bin_["agreement"])), bin_)
+            for bin_ in calibration["bins"]
+        ]
+        path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy, _ in centers)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
+        for cx, cy, bin_ in centers:
+            tip = (
+                f"{label}: confidence {bin_['low']:.3f} to {bin_['high']:.3f}, "
+                f"{bin_['agreeing']}/{bin_['samples']} agree"
+            )
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{color}">'
+                f"<title>{_text(tip)}</title></circle>"
+            )
+    legend, legend_height = _legend(legend_items, bottom + 50)
+    total = bottom + 50 + legend_height
+    caption = "agreement with the teacher by student confidence"
+    return "\n".join(
+        [
+            f'<svg class="calibration-plot" width="{_PLOT_WIDTH}" height="{total:.0f}" '
+            f'viewBox="0 0 {_PLOT_WIDTH} {total:.0f}" role="img" aria-label="{_attr(caption)}">',
+            *parts,
+            *legend,
+            "</svg>",
+        ]
+    )
+
+
 def _fingerprint(fingerprint: Mapping[str, Any]) -> str:
     """One fingerprint document as a (bucket, field, value) table."""
     metadata = fingerprint.get("metadata", {})
@@ -568,7 +732,7 @@ def _section(index: int, entry: Mapping[str, Any]) -> str:
     for number, verdict in enumerate(verdicts, start=1):
         if len(verdicts) > 1:
             parts.append(f"<h3>Verdict {number} of {len(verdicts)}</h3>")
-        parts += [_decision(verdict), _plot(verdict), _pairs(verdict)]
+        parts += [_decision(verdict), _plot(verdict), _pairs(verdict), _calibration(verdict)]
     fingerprints = entry.get("fingerprints", [])
     if fingerprints:
         parts.append("<h3>Fingerprints</h3>")
@@ -591,7 +755,9 @@ def render_html(report: Mapping[str, Any]) -> str:
         The page: the seed and plugin version, a summary table of every test (``id="summary"``)
         and, per test, its decision, an SVG plot of advantage by capability bucket × adversary
         with interval whiskers and the ε line (``class="advantage-plot"``), the most
-        distinguishing pairs side by side (``class="pairs"``) and its fingerprints.
+        distinguishing pairs side by side (``class="pairs"``), the student's calibration when
+        the test asked for it (``class="calibration"`` and ``class="calibration-plot"``) and
+        its fingerprints.
     """
     entries = _sorted_entries(report["tests"])
     verdicts = sum(len(entry["verdicts"]) for entry in entries)

@@ -103,6 +103,102 @@ class Certificate:
 
 
 @dataclass(frozen=True)
+class ConfidenceBin:
+    """Queries whose student confidence fell in one range, and how often the student agreed.
+
+    Attributes:
+        low: the least confidence in the bin (mean token log-probability).
+        high: the greatest confidence in the bin.
+        samples: the student completions in the bin.
+        agreeing: those that agreed with the teacher's completion for the same prompt.
+        agreement: ``agreeing / samples``.
+    """
+
+    low: float
+    high: float
+    samples: int
+    agreeing: int
+    agreement: float
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """What serving the student only above one confidence threshold would have given.
+
+    Attributes:
+        threshold: serve the student's answer when its confidence is ≥ this; fall back to the
+            teacher below it.
+        coverage: the share of queries the student would serve.
+        served: the queries it would serve.
+        agreeing: of those, the ones whose answer agreed with the teacher's.
+        agreement: ``agreeing / served``.
+        lower: the one-sided lower confidence bound on the agreement of served answers
+            (Clopper–Pearson at the report's α; the thresholds are tested in a fixed sequence,
+            most confident first, so α needs no division among them).
+    """
+
+    threshold: float
+    coverage: float
+    served: int
+    agreeing: int
+    agreement: float
+    lower: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The student's calibration: its confidence against its agreement with the teacher.
+
+    Confidence is the student's mean token log-probability of its own answer; an answer agrees
+    when the agreement rule says it matches the teacher's answer to the same prompt. A
+    deployment that serves the student when it is confident and falls back to the teacher
+    otherwise needs a threshold: ``threshold`` is the lowest one tried whose served answers
+    (and those of every stricter threshold tried) agree at a rate of at least ``target``,
+    shown with confidence 1 − ``alpha``.
+
+    Attributes:
+        samples: the (teacher, student) pairs measured.
+        agreeing: the pairs where the student agreed with the teacher.
+        agreement: ``agreeing / samples``: the agreement with no fallback.
+        confidence: the mean of the student's confidences.
+        confidence_sd: their sample standard deviation (0 for one sample).
+        auroc: the probability that an agreeing answer has a higher confidence than a
+            disagreeing one (ties count half): 0.5 means confidence says nothing about
+            agreement, 1 that a threshold separates them perfectly; ``None`` when every answer
+            agreed or none did.
+        target: the agreement the served answers must reach.
+        alpha: the error level of the bounds.
+        rule: the agreement rule, e.g. ``"embedding cosine ≥ 0.8"``.
+        threshold: the recommended threshold (the lowest confidence served), or ``None`` when
+            no threshold tried is shown to reach ``target``: fall back always, or gather more
+            queries.
+        coverage: the share of queries served at ``threshold`` (0 when it is ``None``).
+        served_agreement: the agreement of the answers served at ``threshold``, or ``None``.
+        served_lower: its lower confidence bound (≥ ``target``), or ``None``.
+        bins: the queries in equal-count confidence bins, least confident first.
+        operating_points: every threshold tried, least confident first.
+        seconds: the time spent scoring confidences and measuring agreement.
+    """
+
+    samples: int
+    agreeing: int
+    agreement: float
+    confidence: float
+    confidence_sd: float
+    auroc: float | None
+    target: float
+    alpha: float
+    rule: str
+    threshold: float | None
+    coverage: float
+    served_agreement: float | None
+    served_lower: float | None
+    bins: tuple[ConfidenceBin, ...] = ()
+    operating_points: tuple[OperatingPoint, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class BucketResult:
     """One capability bucket's part of a verdict.
 
@@ -119,6 +215,8 @@ class BucketResult:
         adversaries: name → :class:`AdversaryResult` in this bucket.
         certificate: the white-box bound on every adversary in this bucket, when both models
             can score completions; in certify mode ``advantage_upper`` ≤ ε certifies the bucket.
+        calibration: the student's calibration in this bucket, when the assertion was asked
+            for it (``calibrate=``); reported, never part of the decision.
     """
 
     name: str
@@ -130,6 +228,7 @@ class BucketResult:
     upper: float
     adversaries: Mapping[str, AdversaryResult] = field(default_factory=dict)
     certificate: Certificate | None = None
+    calibration: Calibration | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +273,9 @@ class Verdict:
             can score completions (each bucket has its own in ``buckets``); otherwise ``None``.
         skipped: adversary name → why it did not play (e.g. a white-box adversary against a
             model that cannot score completions).
+        calibration: the student's calibration over all buckets, with its recommended fallback
+            threshold, when the assertion was asked for it (``calibrate=``); each bucket has
+            its own in ``buckets``. Reported, never part of the decision.
     """
 
     passed: bool
@@ -198,6 +300,7 @@ class Verdict:
     rounds: int = 1
     certificate: Certificate | None = None
     skipped: Mapping[str, str] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""

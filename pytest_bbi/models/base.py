@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -47,6 +48,28 @@ class Scorer(Protocol):
         ...
 
 
+@runtime_checkable
+class TokenScorer(Protocol):
+    """A model that can say how sure it was of each token it wrote: its confidence.
+
+    Models that implement it (``hf:`` does) unlock the calibration report of
+    :func:`~pytest_bbi.assert_indistinguishable` (``calibrate=True``): the student's mean token
+    log-probability against its agreement with the teacher, and a fallback threshold.
+    """
+
+    def token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """Return, per pair, the log-probability of each token of the completion.
+
+        The probabilities are the model's raw next-token distribution (the softmax of its
+        logits: temperature 1, no top-k or top-p), whatever its decoding, the quantity serving
+        stacks report as token log-probabilities. The stop token counts as a token when the
+        completion ended with one.
+        """
+        ...
+
+
 def check_scores(model_name: str, completions: Sequence[str], scores: object) -> list[float]:
     """Validate a scorer's answer: one log-probability (a float ≤ 0, or ``-inf``) per completion.
 
@@ -80,6 +103,46 @@ def check_scores(model_name: str, completions: Sequence[str], scores: object) ->
                 f"as {value!r}; a log-probability is a number ≤ 0 (or -inf), never NaN."
             )
     return [min(value, 0.0) for value in values]
+
+
+def check_token_log_probs(
+    model_name: str, completions: Sequence[str], answer: object
+) -> list[list[float]]:
+    """Validate a token scorer's answer: per completion, a list of finite log-probabilities.
+
+    Args:
+        model_name: the model's name, for the message.
+        completions: the completions the model scored.
+        answer: what ``token_log_probs`` returned.
+
+    Returns:
+        The log-probabilities as lists of floats (each ≤ 0).
+
+    Raises:
+        ModelOutputError: on a wrong count, a non-number, or a value that is not a finite
+            number ≤ 0.
+    """
+    try:
+        rows = [[float(value) for value in row] for row in answer]  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as error:
+        raise ModelOutputError(
+            f"model {model_name!r} returned {answer!r:.80} from token_log_probs(); it must "
+            "return one list of token log-probabilities per completion."
+        ) from error
+    if len(rows) != len(completions):
+        raise ModelOutputError(
+            f"model {model_name!r} returned {len(rows)} rows of token log-probabilities for "
+            f"{len(completions)} completions; token_log_probs() must return one per completion."
+        )
+    for index, row in enumerate(rows):
+        for value in row:
+            if not (math.isfinite(value) and value <= 1e-6):
+                raise ModelOutputError(
+                    f"model {model_name!r} gave a token of completion {index} "
+                    f"({completions[index]!r:.60}) the log-probability {value!r}; token "
+                    "log-probabilities of the raw distribution are finite numbers ≤ 0."
+                )
+    return [[min(value, 0.0) for value in row] for row in rows]
 
 
 def check_completions(model_name: str, prompts: Sequence[str], completions: object) -> list[str]:

@@ -247,35 +247,105 @@ class HFModel:
         return scores
 
     def _score_chunk(self, prompts: list[str], completions: list[str]) -> list[float]:
+        decoding = self.decoding
+        log_probs, rows, spans = self._log_probs(
+            prompts, completions, decoding.temperature, decoding.top_k, decoding.top_p
+        )
+        scores: list[float] = []
+        for index, (row, (start, end, length)) in enumerate(zip(rows, spans, strict=True)):
+            tokens = log_probs[index, start - 1 : end - 1].gather(-1, row[start:end, None])
+            total = tokens.sum()
+            if length < decoding.max_new_tokens:  # generation stopped: score the stop
+                total = total + log_probs[index, end - 1, self._stop_ids].logsumexp(dim=-1)
+            scores.append(float(total))
+        return scores
+
+    @torch.inference_mode()
+    def token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """Log-probability of each token of each completion under the raw model.
+
+        The model's confidence in what it wrote: the log-softmax of its logits (temperature 1,
+        no top-k or top-p, whatever the decoding), one value per completion token, plus the
+        end-of-sequence token when the completion is shorter than ``max_new_tokens``. A
+        completion is re-tokenized from its text, as :meth:`score` does.
+
+        Args:
+            prompts: the prompts, tokenized as :meth:`generate` tokenizes them.
+            completions: one completion per prompt.
+
+        Returns:
+            Per pair, the token log-probabilities (each ≤ 0), in order.
+
+        Raises:
+            ValueError: when ``prompts`` and ``completions`` differ in length.
+        """
+        if len(prompts) != len(completions):
+            raise ValueError(
+                f"token_log_probs got {len(prompts)} prompts but {len(completions)} completions."
+            )
+        rows: list[list[float]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            rows += self._token_chunk(list(prompts[chunk]), list(completions[chunk]))
+        return rows
+
+    def _token_chunk(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
+        log_probs, rows, spans = self._log_probs(prompts, completions, 1.0, 0, 1.0)
+        answer: list[list[float]] = []
+        for index, (row, (start, end, length)) in enumerate(zip(rows, spans, strict=True)):
+            tokens = log_probs[index, start - 1 : end - 1].gather(-1, row[start:end, None])
+            values: list[float] = tokens.squeeze(-1).tolist()
+            if length < self.decoding.max_new_tokens:
+                values.append(float(log_probs[index, end - 1, self._stop_ids].logsumexp(dim=-1)))
+            answer.append(values)
+        return answer
+
+    @property
+    def _stop_ids(self) -> list[int]:
+        stops = self._eos_token_id
+        return list(stops) if isinstance(stops, list) else [stops]
+
+    def _log_probs(
+        self,
+        prompts: list[str],
+        completions: list[str],
+        temperature: float,
+        top_k: int,
+        top_p: float,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[tuple[int, int, int]]]:
+        """One forward pass over prompt + completion rows, under the given distribution.
+
+        Returns:
+            The next-token log-probabilities on the CPU (row, position, vocabulary), each row's
+            token ids, and per row the span [start, end) of its completion tokens that have a
+            prediction (a first token with no prompt before it has none) and the completion's
+            length in tokens.
+        """
         prompt_ids = self._tokenizer(
             self._render(prompts), add_special_tokens=not self.decoding.chat
         )["input_ids"]
         completion_ids = self._tokenizer(completions, add_special_tokens=False)["input_ids"]
-        rows = [p + c for p, c in zip(prompt_ids, completion_ids, strict=True)]
+        rows = [
+            torch.tensor(p + c, dtype=torch.long)
+            for p, c in zip(prompt_ids, completion_ids, strict=True)
+        ]
+        spans = [
+            (max(len(p), 1), len(p) + len(c), len(c))
+            for p, c in zip(prompt_ids, completion_ids, strict=True)
+        ]
         width = max(len(row) for row in rows)
         input_ids = torch.full((len(rows), width), self._tokenizer.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros_like(input_ids)
-        targets = torch.zeros_like(input_ids, dtype=torch.bool)
-        for index, (row, prompt) in enumerate(zip(rows, prompt_ids, strict=True)):
-            input_ids[index, : len(row)] = torch.tensor(row)
+        for index, row in enumerate(rows):
+            input_ids[index, : len(row)] = row
             attention_mask[index, : len(row)] = 1
-            targets[index, len(prompt) : len(row)] = True
-        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
-        logits = self._model(input_ids=input_ids, attention_mask=attention_mask).logits
-        decoding = self.decoding
-        log_probs = (
-            truncate(logits.float() / decoding.temperature, decoding.top_k, decoding.top_p)
-            .log_softmax(dim=-1)
-            .cpu()
-        )
-        token_log_probs = log_probs[:, :-1].gather(-1, input_ids[:, 1:, None].cpu()).squeeze(-1)
-        totals = token_log_probs.masked_fill(~targets[:, 1:], 0.0).sum(dim=-1)
-        stops = self._eos_token_id if isinstance(self._eos_token_id, list) else [self._eos_token_id]
-        for index, (row, completion) in enumerate(zip(rows, completion_ids, strict=True)):
-            if len(completion) < decoding.max_new_tokens:  # generation stopped: score the stop
-                totals[index] += log_probs[index, len(row) - 1, stops].logsumexp(dim=-1)
-        scores: list[float] = totals.tolist()
-        return scores
+        logits = self._model(
+            input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+        ).logits
+        log_probs = truncate(logits.float() / temperature, top_k, top_p).log_softmax(dim=-1).cpu()
+        return log_probs, rows, spans
 
     def __repr__(self) -> str:
         return (
