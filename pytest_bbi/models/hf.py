@@ -24,6 +24,8 @@ from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.gguf import convert_gguf
 from pytest_bbi.models.weights import model_identity, weight_files
 
+_TINY = torch.finfo(torch.float32).tiny
+
 
 def _row_seed(seed: int, step: int) -> int:
     """Mix a row's seed and decoding step into a 63-bit ``torch.Generator`` seed."""
@@ -79,24 +81,43 @@ class GumbelMaxSampler(LogitsProcessor):
         self._temperature = temperature
         self._top_p = top_p
         self._top_k = top_k
+        self._generator = torch.Generator()
+        self._uniform = self._scratch = torch.empty(0)
+        self._rows: list[torch.Tensor] = []
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Return scores whose only finite entry per row is that row's sampled token."""
-        logits = truncate(scores.float() / self._temperature, self._top_k, self._top_p)
-        vocab_size = logits.shape[-1]
+        logits = scores.float()
+        if self._temperature != 1:  # dividing by 1 is exact: skip the copy
+            logits = logits / self._temperature
+        logits = truncate(logits, self._top_k, self._top_p)
         step = input_ids.shape[1] - self._prompt_length
-        noise = torch.stack(
-            [self._gumbel(_row_seed(seed, step), vocab_size) for seed in self._seeds]
-        ).to(logits.device)
-        chosen = (logits + noise).argmax(dim=-1, keepdim=True)
+        # logits + Gumbel noise, the noise being -log(-log(uniform)); a - b is a + (-b) exactly.
+        perturbed = logits - self._log_neg_log_uniform(step, logits.shape[-1]).to(logits.device)
+        chosen = perturbed.argmax(dim=-1, keepdim=True)
         sampled = torch.full_like(scores, -torch.inf)
         return sampled.scatter_(-1, chosen, 0.0)  # type: ignore[return-value]
 
-    @staticmethod
-    def _gumbel(seed: int, size: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(seed)
-        uniform = torch.rand(size, generator=generator).clamp_min(torch.finfo(torch.float32).tiny)
-        return -torch.log(-torch.log(uniform))
+    def _log_neg_log_uniform(self, step: int, size: int) -> torch.Tensor:
+        """``log(-log(u))`` per row, ``u`` the first ``size`` uniforms of the row's generator.
+
+        The uniforms are drawn row by row into one reused buffer (each row reseeds the one
+        generator: the same draws as a fresh generator), then both logarithms run once over the
+        whole batch, which is most of what sampling costs on small models. The buffer's rows
+        are padded to 64 bytes, so each row starts as aligned as a tensor of its own.
+        """
+        if self._uniform.shape != (len(self._seeds), size):
+            padded = -(-size // 16) * 16
+            self._uniform = torch.empty(len(self._seeds), padded)[:, :size]
+            self._scratch = torch.empty(len(self._seeds), padded)[:, :size]
+            self._rows = list(self._uniform.unbind())
+        generator = self._generator
+        for row, seed in zip(self._rows, self._seeds, strict=True):
+            generator.manual_seed(_row_seed(seed, step))
+            row.uniform_(generator=generator)
+        uniform = self._uniform.clamp_min_(_TINY)
+        negative_log = torch.log(uniform, out=self._scratch).neg_()
+        return torch.log(negative_log, out=uniform)
 
 
 class HFModel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import random
@@ -15,7 +16,7 @@ import torch
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models import Model
-from pytest_bbi.models.hf import GumbelMaxSampler, HFModel, load_hf
+from pytest_bbi.models.hf import GumbelMaxSampler, HFModel, load_hf, truncate
 from pytest_bbi.models.tiny import STUDENT_TIC, VARIANTS, build_tiny_model
 
 PLACES = ["France", "Italy", "Spain", "Japan", "Egypt", "Peru", "Kenya", "Canada"]
@@ -127,6 +128,60 @@ def test_gumbel_max_samples_the_tempered_softmax():
     hot = GumbelMaxSampler(range(draws), prompt_length=5, temperature=1e9, top_p=1.0, top_k=0)
     share = hot(torch.zeros((draws, 7), dtype=torch.long), logits.expand(draws, -1))[:, 1]
     assert abs(share.eq(0).float().mean().item() - 0.5) < 0.04
+
+
+def reference_gumbel_max(seeds, step, logits, temperature, top_p, top_k):
+    """The sampler as first written: a fresh generator and Gumbel draw per row, row by row."""
+    tempered = truncate(logits.float() / temperature, top_k, top_p)
+    rows = []
+    for seed in seeds:
+        digest = hashlib.blake2b(f"{seed}:{step}".encode(), digest_size=8).digest()
+        generator = torch.Generator().manual_seed(int.from_bytes(digest, "big") >> 1)
+        uniform = torch.rand(logits.shape[-1], generator=generator)
+        rows.append(-torch.log(-torch.log(uniform.clamp_min(torch.finfo(torch.float32).tiny))))
+    return (tempered + torch.stack(rows)).argmax(dim=-1)
+
+
+SEEDS = [0, 1, 7, 2**31 - 1, 2**32 + 5, 2**63 - 1, -1, -(10**30)]
+
+
+@pytest.mark.parametrize(
+    ("temperature", "top_p", "top_k"), [(1.0, 1.0, 0), (0.7, 0.9, 20), (1.3, 1.0, 5), (2.0, 0.5, 0)]
+)
+@pytest.mark.parametrize("vocab_size", [3, 99, 1000, 4099])
+def test_gumbel_max_draws_are_those_of_a_generator_per_row(temperature, top_p, top_k, vocab_size):
+    # The sampler batches its draws; every draw must stay the one of a fresh per-row generator,
+    # or cached completions and committed snapshots would change.
+    rng = torch.Generator().manual_seed(vocab_size)
+    sampler = GumbelMaxSampler(
+        SEEDS, prompt_length=4, temperature=temperature, top_p=top_p, top_k=top_k
+    )
+    for step in (0, 1, 2, 31):
+        logits = 3 * torch.randn((len(SEEDS), vocab_size), generator=rng)
+        scores = sampler(torch.zeros((len(SEEDS), 4 + step), dtype=torch.long), logits)
+        expected = reference_gumbel_max(SEEDS, step, logits, temperature, top_p, top_k)
+        assert torch.equal(scores.argmax(dim=-1), expected)
+        assert bool(torch.isfinite(scores).sum(dim=-1).eq(1).all())
+
+
+def test_gumbel_max_draws_are_pinned():
+    # The tokens a row draws are a pure function of (seed, step, logits, decoding): pinned here.
+    logits = torch.linspace(-4.0, 4.0, 99).expand(len(SEEDS), -1)
+    drawn = []
+    for temperature, top_p, top_k in ((1.0, 1.0, 0), (0.7, 0.9, 20)):
+        sampler = GumbelMaxSampler(SEEDS, 0, temperature=temperature, top_p=top_p, top_k=top_k)
+        for step in (0, 5):
+            scores = sampler(torch.zeros((len(SEEDS), step), dtype=torch.long), logits)
+            drawn.append(scores.argmax(dim=-1).tolist())
+    assert drawn == PINNED_DRAWS
+
+
+PINNED_DRAWS = [  # computed with the first, row-by-row sampler
+    [84, 94, 92, 74, 76, 96, 92, 97],
+    [71, 78, 96, 92, 86, 93, 96, 61],
+    [84, 94, 92, 87, 96, 96, 92, 97],
+    [89, 92, 96, 92, 86, 93, 96, 91],
+]
 
 
 def test_identity_is_stable_and_tracks_settings(tiny_teacher_dir, tiny_student_dir, sampler):
