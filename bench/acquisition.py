@@ -6,7 +6,8 @@ rate. Each mode plays the same seeds with early stopping on; the table gives the
 runs that caught the student), the queries used, and the share of queries spent on telling
 prompts. A fixed-n game with the whole budget is the reference.
 
-Run: .venv/bin/python bench/acquisition.py [--seeds 12]
+Run: .venv/bin/python bench/acquisition.py [--seeds 12] [--scenarios 4] [--out bench/ACQUISITION.md]
+(``bench/run.py`` runs it as its ``acquisition`` section.)
 """
 
 import argparse
@@ -84,13 +85,18 @@ def play(telling_share, tic_rate, sequential, acquisition, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=12)
-    seeds = range(parser.parse_args().seeds)
+    parser.add_argument(
+        "--scenarios", type=int, default=len(SCENARIOS), help="play only the first N scenarios"
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "ACQUISITION.md")
+    args = parser.parse_args()
+    seeds = range(args.seeds)
     started = time.perf_counter()
     header = (
         "| scenario | mode | power | queries used, mean (median) | queries on telling prompts |"
     )
     lines = [header, "|---|---|---:|---:|---:|"]
-    for label, share, rate in SCENARIOS:
+    for label, share, rate in SCENARIOS[: args.scenarios]:
         for mode, sequential, acquisition in MODES:
             runs = [play(share, rate, sequential, acquisition, seed) for seed in seeds]
             caught = [run[0] for run in runs]
@@ -115,7 +121,7 @@ def main():
         *lines,
         "",
     ]
-    (HERE / "ACQUISITION.md").write_text("\n".join(report), encoding="utf-8")
+    args.out.write_text("\n".join(report), encoding="utf-8")
     print("\n".join(report))
 
 

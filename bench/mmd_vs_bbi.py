@@ -343,8 +343,10 @@ def _row(result: dict[str, object]) -> list[str]:
     return rows
 
 
-def run_pair(spec: PairSpec, replications: int, began: float) -> dict[str, object]:
-    """Estimate both methods' power on the pair's grid; cache the result as JSON."""
+def run_pair(
+    spec: PairSpec, replications: int, began: float, results: Path = CACHE
+) -> dict[str, object]:
+    """Estimate both methods' power on the pair's grid; cache the result as JSON in ``results``."""
     teacher_pool = load_pool(spec.teacher, "teacher", spec.prompts, spec.per_prompt)
     student_pool = load_pool(spec.student, "student", spec.prompts, spec.per_prompt)
     length = min(
@@ -389,7 +391,8 @@ def run_pair(spec: PairSpec, replications: int, began: float) -> dict[str, objec
         "rejected_by": rejected_by,
         "pair_seconds": time.perf_counter() - pair_began,
     }
-    path = CACHE / f"result-{_slug(spec.label)}.json"
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"result-{_slug(spec.label)}.json"
     path.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
 
@@ -410,6 +413,13 @@ def main() -> None:
         "--table-only", action="store_true", help="rebuild the table from cached results"
     )
     parser.add_argument("--out", type=Path, default=HERE / "MMD_RESULTS.md")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=CACHE,
+        help="where per-pair results are cached and the table is read from (pools stay in "
+        "the bench cache)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="model_equality_testing")
@@ -423,14 +433,14 @@ def main() -> None:
             load_pool(spec.student, "student", spec.prompts, spec.per_prompt)
         elif not args.table_only:
             reps = args.smol_replications if spec.family == "smol" else args.replications
-            run_pair(spec, reps, began)
+            run_pair(spec, reps, began, args.results_dir)
     if args.pools_only:
         return
 
     rows: list[str] = []
     total = 0.0
     for spec in pairs(None):
-        path = CACHE / f"result-{_slug(spec.label)}.json"
+        path = args.results_dir / f"result-{_slug(spec.label)}.json"
         if path.is_file():
             result = json.loads(path.read_text(encoding="utf-8"))
             rows.extend(_row(result))
