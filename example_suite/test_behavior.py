@@ -17,11 +17,12 @@ per_bucket = pytest.mark.parametrize(
 )
 
 
-def _verdict(teacher, student, bucket):
-    """The verdict of the game in ``bucket``, whether the assertion passes or fails."""
+def _verdict(teacher, student, prompts, **options):
+    """The verdict of the game on ``prompts``, whether the assertion passes or fails."""
+    budget = bbi.Budget(queries=BUDGET.queries * (len(prompts) if isinstance(prompts, dict) else 1))
     try:
         return bbi.assert_indistinguishable(
-            teacher, student, PROMPTS[bucket], budget=BUDGET, epsilon=EPSILON
+            teacher, student, prompts, budget=budget, epsilon=EPSILON, **options
         )
     except bbi.Distinguishable as failure:
         return failure.verdict
@@ -59,13 +60,48 @@ def test_the_pruned_student_is_caught(teacher, pruned_student, bucket):
 @per_bucket
 def test_distillation_narrows_the_gap(teacher, pruned_student, distilled_student, bucket):
     """Distilling the pruned student on the teacher's answers makes it harder to tell apart."""
-    pruned = _verdict(teacher, pruned_student, bucket)
-    distilled = _verdict(teacher, distilled_student, bucket)
+    pruned = _verdict(teacher, pruned_student, PROMPTS[bucket])
+    distilled = _verdict(teacher, distilled_student, PROMPTS[bucket])
     print(
         f"{bucket}: advantage pruned {pruned.advantage:+.2f}, "
         f"distilled {distilled.advantage:+.2f} ({distilled.decision})"
     )
     assert distilled.advantage < pruned.advantage
+
+
+def test_calibration_says_when_to_fall_back_to_the_teacher(teacher, student, distilled_student):
+    """The distilled student's calibration: its confidence (mean token log-probability of its
+    answer) against its agreement with the teacher's answer to the same prompt, per bucket, and
+    the threshold below which a deployment should fall back to the teacher.
+
+    The games above already drew these answers (the same queries, all three buckets at once), so
+    only the student's token log-probabilities are computed, and cached. Answers agree when
+    their MiniLM embeddings have cosine ≥ 0.6 (the same topic and gist). Two independent
+    32-token samples of the teacher itself rarely agree more closely than that, so the A/A
+    student's report is the ceiling any student can reach here.
+    """
+    rule = bbi.Calibrate(similarity=0.6, target=0.8)
+    ceiling = _verdict(teacher, student, PROMPTS, calibrate=rule).calibration
+    distilled = _verdict(teacher, distilled_student, PROMPTS, calibrate=rule).calibration
+    for name, report in (("A/A", ceiling), ("distilled", distilled)):
+        advice = (
+            f"fall back below {report.threshold:.2f} (serves {report.coverage:.0%})"
+            if report.threshold is not None
+            else f"no threshold reaches agreement {report.target:g}: fall back always"
+        )
+        print(
+            f"{name}: agreement {report.agreement:.2f} over {report.samples} answers, "
+            f"AUROC {report.auroc:.2f}; {advice}"
+        )
+        for bin_ in report.bins:
+            print(
+                f"  confidence {bin_.low:+.2f} to {bin_.high:+.2f}: "
+                f"{bin_.agreeing}/{bin_.samples} agree"
+            )
+    assert distilled.samples == ceiling.samples == BUDGET.queries * len(PROMPTS)
+    assert distilled.agreement < ceiling.agreement
+    # Confident answers agree more often than unconfident ones: confidence is a usable signal.
+    assert distilled.auroc > 0.5
 
 
 @pytest.mark.capability("instruction")

@@ -204,11 +204,9 @@ def _operating_points(
 ) -> tuple[OperatingPoint, ...]:
     """The thresholds tried: the confidences that serve 100%, 90%, …, 10% of the queries.
 
-    Each point's lower bound is a one-sided Clopper–Pearson bound at level α. Read from the
-    most confident point down, as :func:`calibration_report` does, they form a fixed-sequence
-    test (Bauer 1991; the "Learn then Test" recipe of Angelopoulos et al. 2021), which keeps
-    the chance of recommending any threshold whose true agreement misses the target at α
-    without dividing α among the points.
+    Each point's lower bound is a one-sided Clopper–Pearson bound at α divided by the number of
+    points (Bonferroni), so all of them hold at once with confidence 1 − α, whichever point is
+    then recommended (the selection with guaranteed risk of Geifman and El-Yaniv, 2017).
     """
     total = len(ordered)
     thresholds = sorted(
@@ -228,24 +226,10 @@ def _operating_points(
                 served=len(served),
                 agreeing=agreeing,
                 agreement=agreeing / len(served),
-                lower=clopper_pearson_lower(agreeing, len(served), alpha),
+                lower=clopper_pearson_lower(agreeing, len(served), alpha / len(thresholds)),
             )
         )
     return tuple(points)
-
-
-def _recommended(points: Sequence[OperatingPoint], target: float) -> OperatingPoint | None:
-    """The last threshold accepted, stepping down from the most confident one.
-
-    A point is accepted while its lower bound is at least the target; ``None`` when the most
-    confident point already misses.
-    """
-    chosen = None
-    for point in reversed(points):
-        if point.lower < target:
-            break
-        chosen = point
-    return chosen
 
 
 def calibration_report(
@@ -253,13 +237,12 @@ def calibration_report(
 ) -> Calibration | None:
     """The calibration report of one set of (confidence, agreed) measurements.
 
-    The thresholds tried serve the 10%, 20%, …, 100% most confident queries. Starting from the
-    most confident, each is accepted while the lower confidence bound (level ``rule.alpha``) on
-    the agreement of the answers it serves is at least ``rule.target``; the recommendation is
-    the last one accepted. This fixed-sequence test makes the chance of recommending a
-    threshold whose served answers agree below the target on fresh prompts from the same
-    distribution at most ``rule.alpha`` (up to the thresholds being the sample's own
-    quantiles).
+    The thresholds tried serve the 100%, 90%, …, 10% most confident queries. The recommendation
+    is the lowest one (the one serving most) whose served answers' agreement has a lower
+    confidence bound of at least ``rule.target``, the bounds Bonferroni-corrected over the
+    thresholds tried: the chance of recommending a threshold whose served answers agree below
+    the target on fresh prompts from the same distribution is at most ``rule.alpha`` (up to the
+    thresholds being the sample's own quantiles, as in selection with guaranteed risk).
 
     Args:
         confidence: the student's confidence per query.
@@ -276,7 +259,7 @@ def calibration_report(
         return None
     ordered = sorted(zip(confidence, agreed, strict=True), key=lambda pair: pair[0])
     points = _operating_points(ordered, rule.alpha)
-    chosen = _recommended(points, rule.target)
+    chosen = next((point for point in points if point.lower >= rule.target), None)
     agreeing = sum(agreed)
     return Calibration(
         samples=len(confidence),

@@ -237,11 +237,15 @@ def calibration_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """
     lines = []
     for entry in _sorted_entries(entries):
-        for verdict in entry["verdicts"]:
+        verdicts = entry["verdicts"]
+        for number, verdict in enumerate(verdicts, start=1):
+            test = _short_nodeid(str(entry["nodeid"]))
+            if len(verdicts) > 1:
+                test += f" (verdict {number} of {len(verdicts)})"
             for label, calibration in _calibration_rows(verdict):
                 auroc = "–" if calibration["auroc"] is None else f"{calibration['auroc']:.2f}"
                 lines.append(
-                    f"{_short_nodeid(str(entry['nodeid']))} [{label}]: "
+                    f"{test} [{label}]: "
                     f"{calibration['samples']} queries, agreement {calibration['agreement']:.2f} "
                     f"({calibration['rule']}), AUROC {auroc}; {_recommendation(calibration)}"
                 )
@@ -542,9 +546,11 @@ def _calibration_rows(verdict: Mapping[str, Any]) -> list[tuple[str, Mapping[str
 def _recommendation(calibration: Mapping[str, Any]) -> str:
     """The fallback advice of one calibration report, in words."""
     if calibration["threshold"] is None:
+        best = max(calibration["operating_points"], key=lambda point: point["lower"])
         return (
             f"no threshold shows agreement ≥ {calibration['target']:g}: fall back to the teacher "
-            "always (or measure more queries)"
+            f"always, or measure more queries (the best: its {best['coverage']:.0%} most "
+            f"confident answers agree at {best['agreement']:.2f}, ≥ {best['lower']:.2f})"
         )
     if calibration["coverage"] >= 1.0:
         return "no fallback needed"

@@ -133,8 +133,8 @@ class OperatingPoint:
         agreeing: of those, the ones whose answer agreed with the teacher's.
         agreement: ``agreeing / served``.
         lower: the one-sided lower confidence bound on the agreement of served answers
-            (Clopper–Pearson at the report's α; the thresholds are tested in a fixed sequence,
-            most confident first, so α needs no division among them).
+            (Clopper–Pearson, Bonferroni over every threshold tried, so that all the bounds
+            hold at once with confidence 1 − α).
     """
 
     threshold: float
@@ -153,8 +153,7 @@ class Calibration:
     when the agreement rule says it matches the teacher's answer to the same prompt. A
     deployment that serves the student when it is confident and falls back to the teacher
     otherwise needs a threshold: ``threshold`` is the lowest one tried whose served answers
-    (and those of every stricter threshold tried) agree at a rate of at least ``target``,
-    shown with confidence 1 − ``alpha``.
+    agree at a rate of at least ``target``, shown with confidence 1 − ``alpha``.
 
     Attributes:
         samples: the (teacher, student) pairs measured.

@@ -283,6 +283,55 @@ def test_greedy_score_is_a_point_mass(greedy):
     assert greedy.score(prompts, [own[0] + "!", ""]) == [-math.inf, -math.inf]
 
 
+def test_token_log_probs_are_the_raw_distribution_whatever_the_decoding(tiny_soft_teacher_dir):
+    prompts = PROMPTS[:6]
+    plain = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
+    completions = plain.generate(prompts, list(range(6)))
+    rows = plain.token_log_probs(prompts, completions)
+    # At temperature 1 without truncation, the tokens' log-probabilities (the stop included)
+    # sum to the score: the same distribution, token by token.
+    for row, score in zip(rows, plain.score(prompts, completions), strict=True):
+        assert all(math.isfinite(value) and value <= 0 for value in row)
+        assert sum(row) == pytest.approx(score, abs=1e-4)
+    # Greedy and truncated decodings score a point mass or a masked distribution, but their
+    # confidence is the same raw distribution's.
+    for options in ({"temperature": 0}, {"temperature": 0.5, "top_k": 2}):
+        other = load_hf(tiny_soft_teacher_dir, max_new_tokens=6, **options)
+        other_rows = other.token_log_probs(prompts, completions)
+        assert [len(row) for row in other_rows] == [len(row) for row in rows]
+        flat = [value for row in other_rows for value in row]
+        assert flat == pytest.approx([value for row in rows for value in row], abs=1e-5)
+    # A completion cut at max_new_tokens has no stop token to score.
+    short = load_hf(tiny_soft_teacher_dir, max_new_tokens=3)
+    [three] = short.token_log_probs([PROMPTS[0]], [" Pa"])
+    [four] = load_hf(tiny_soft_teacher_dir, max_new_tokens=4).token_log_probs([PROMPTS[0]], [" Pa"])
+    assert len(four) == len(three) + 1
+
+
+def test_the_cache_keeps_token_log_probs(tiny_soft_teacher_dir, tmp_path):
+    from pytest_bbi.cache import CachedModel, GenerationCache
+
+    model = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
+    calls = []
+    original = model.token_log_probs
+
+    def counting(prompts, completions):
+        calls.append(len(prompts))
+        return original(prompts, completions)
+
+    model.token_log_probs = counting  # type: ignore[method-assign]
+    prompts, completions = PROMPTS[:4], ["ab", "", " Pa", "zz"]
+    with GenerationCache(tmp_path) as cache:
+        cached = CachedModel(model, cache)
+        first = cached.token_log_probs(prompts, completions)
+        again = cached.token_log_probs(prompts[::-1], completions[::-1])
+        assert calls == [4]
+        assert again == first[::-1]
+        assert first == original(prompts, completions)
+        assert len(cache) == 4  # stored beside the completions, under a derived identity
+        assert cached.generate(prompts[:1], [0]) == model.generate(prompts[:1], [0])
+
+
 def test_tiny_model_builds_once_and_checks_its_arguments(tmp_path, tiny_teacher_dir):
     start = time.perf_counter()
     assert build_tiny_model(tiny_teacher_dir) == tiny_teacher_dir

@@ -79,3 +79,51 @@ def test_summary_once_with_every_worker_results_and_valid_reports(project, worke
     assert "<svg" in html
     assert "http://" not in html
     assert "https://" not in html
+
+
+CALIBRATED = """
+import pytest
+import pytest_bbi as bbi
+from pytest_bbi.models import from_callable
+from scripted_models import PROMPTS, HedgingStudent, steady_fn
+
+TEACHER = from_callable(steady_fn, name="steady-teacher")
+
+
+@pytest.mark.capability("factual")
+def test_hedging_student():
+    verdict = bbi.assert_indistinguishable(
+        TEACHER,
+        HedgingStudent(),
+        PROMPTS,
+        budget=bbi.Budget(queries=200, adversaries=["stylometric"]),
+        epsilon=0.6,
+        calibrate=bbi.Calibrate(agreement="exact", target=0.9),
+    )
+    assert verdict.calibration.threshold is not None
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_calibration_reaches_the_summary_and_both_reports(pytester, workers):
+    scripted = (Path(__file__).parents[1] / "scripted.py").read_text()
+    pytester.makepyfile(scripted_models=scripted, test_calibrated=CALIBRATED)
+    result = pytester.runpytest_subprocess(
+        *workers, "--bbi-report=out/report.json", "--bbi-html=out/report.html"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*bbi: student calibration (fall back to the teacher)*",
+            "*test_hedging_student [[]factual[]]: 200 queries, agreement 0.7*(exact match), "
+            "AUROC 1.00; fall back below -0.2*: the student serves 7*% at agreement 1.00*",
+        ]
+    )
+    report = json.loads((pytester.path / "out" / "report.json").read_text())
+    jsonschema.validate(report, report_schema())
+    [verdict] = report["tests"][0]["verdicts"]
+    assert verdict["buckets"]["factual"]["calibration"]["samples"] == 200
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert 'class="calibration"' in html
+    assert 'class="calibration-plot"' in html
+    assert "fall back below -0.2" in html
