@@ -222,3 +222,13 @@ def test_snapshot_guide_workflow(pytester: pytest.Pytester) -> None:
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bbi-seed=3").assert_outcomes(
         passed=2
     )
+
+
+def test_fallback_threshold_guide(pytester: pytest.Pytester) -> None:
+    files = _files("fallback-threshold.md")
+    assert set(files) == {"test_fallback.py"}
+    pytester.makepyfile(test_fallback=files["test_fallback.py"])
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bbi-no-cache", "-s")
+    result.assert_outcomes(passed=1)
+    [documented] = _blocks("how-to/fallback-threshold.md", "text")
+    result.stdout.fnmatch_lines(["*fall back to the teacher below -0.10*", documented.strip()])
