@@ -19,7 +19,8 @@ per_bucket = pytest.mark.parametrize(
 
 def _verdict(teacher, student, prompts, **options):
     """The verdict of the game on ``prompts``, whether the assertion passes or fails."""
-    budget = bbi.Budget(queries=BUDGET.queries * (len(prompts) if isinstance(prompts, dict) else 1))
+    buckets = len(prompts) if isinstance(prompts, dict) else 1
+    budget = bbi.Budget(queries=BUDGET.queries * buckets, seconds=BUDGET.seconds * buckets)
     try:
         return bbi.assert_indistinguishable(
             teacher, student, prompts, budget=budget, epsilon=EPSILON, **options

@@ -316,20 +316,17 @@ def _bucket_result(
     )
 
 
-_ALL_BUCKETS = "\x00all buckets"
-
-
 def _calibrations(
     rule: Calibrate, student: TokenScorer, student_name: str, plays: Mapping[str, _BucketPlay]
-) -> dict[str, Calibration]:
-    """The calibration report per bucket and, under a key no bucket has, over all of them.
+) -> tuple[dict[str, Calibration], Calibration | None]:
+    """The calibration report per bucket, and over all of them.
 
     The student's confidences and the agreements are measured in one pass over every bucket's
-    answers; each report's time is its share of that pass.
+    answers; each bucket report's time is its share of that pass.
     """
     rows = [row for play in plays.values() for row in play.answers]
     confidence, agreed, seconds = measure(rule, student, student_name, rows)
-    reports: dict[str, Calibration] = {}
+    per_bucket: dict[str, Calibration] = {}
     start = 0
     for bucket, play in plays.items():
         end = start + len(play.answers)
@@ -337,12 +334,9 @@ def _calibrations(
             confidence[start:end], agreed[start:end], rule, seconds * len(play.answers) / len(rows)
         )
         if report is not None:
-            reports[bucket] = report
+            per_bucket[bucket] = report
         start = end
-    overall = calibration_report(confidence, agreed, rule, seconds)
-    if overall is not None:
-        reports[_ALL_BUCKETS] = overall
-    return reports
+    return per_bucket, calibration_report(confidence, agreed, rule, seconds)
 
 
 def _with_certificates(
@@ -530,8 +524,8 @@ def assert_indistinguishable(
         for bucket, play in plays.items()
         if white_box
     }
-    calibrations = (
-        {}
+    calibrations, overall_calibration = (
+        ({}, None)
         if calibration_rule is None
         else _calibrations(calibration_rule, student, student.name, plays)  # type: ignore[arg-type]
     )
@@ -599,7 +593,7 @@ def assert_indistinguishable(
         if white_box
         else None,
         skipped=skipped,
-        calibration=calibrations.get(_ALL_BUCKETS),
+        calibration=overall_calibration,
     )
     test_context.record(verdict)
     for name, reason in skipped.items():

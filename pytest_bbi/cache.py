@@ -529,28 +529,22 @@ class CachedModel:
         a derived identity, so a rerun's calibration report loads no model either.
         """
         identity = f"{self.identity}\x00token-log-probs"
-        keys = [
-            json.dumps([prompt, completion])
-            for prompt, completion in zip(prompts, completions, strict=True)
-        ]
-        seeds = [0] * len(keys)
-        found = self.cache.get_many(identity, keys, seeds)
-        missing = [index for index, value in enumerate(found) if value is None]
+        pairs = list(zip(prompts, completions, strict=True))
+        keys = [json.dumps(pair) for pair in pairs]
+        known = dict(zip(keys, self.cache.get_many(identity, keys, [0] * len(keys)), strict=True))
+        missing = [key for key, text in known.items() if text is None]  # each distinct pair once
         if missing:
-            fresh = check_token_log_probs(
-                self.name,
-                [completions[index] for index in missing],
-                self.model.token_log_probs(  # type: ignore[attr-defined]
-                    [prompts[index] for index in missing], [completions[index] for index in missing]
-                ),
+            asked = [json.loads(key) for key in missing]
+            answer = self.model.token_log_probs(  # type: ignore[attr-defined]
+                [prompt for prompt, _ in asked], [completion for _, completion in asked]
             )
-            texts = [json.dumps(row) for row in fresh]
-            self.cache.put_many(
-                identity, [keys[index] for index in missing], [0] * len(missing), texts
-            )
-            for index, text in zip(missing, texts, strict=True):
-                found[index] = text
-        return [[float(value) for value in json.loads(text)] for text in found if text is not None]
+            texts = [
+                json.dumps(row)
+                for row in check_token_log_probs(self.name, [c for _, c in asked], answer)
+            ]
+            self.cache.put_many(identity, missing, [0] * len(missing), texts)
+            known.update(zip(missing, texts, strict=True))
+        return [[float(value) for value in json.loads(str(known[key]))] for key in keys]
 
     def __repr__(self) -> str:
         return f"CachedModel({self.model!r}, {self.cache!r})"

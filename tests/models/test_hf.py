@@ -323,7 +323,10 @@ def test_the_cache_keeps_token_log_probs(tiny_soft_teacher_dir, tmp_path):
     prompts, completions = PROMPTS[:4], ["ab", "", " Pa", "zz"]
     with GenerationCache(tmp_path) as cache:
         cached = CachedModel(model, cache)
-        first = cached.token_log_probs(prompts, completions)
+        first = cached.token_log_probs(prompts + prompts[:1], completions + completions[:1])
+        assert calls == [4]  # a pair asked twice is scored once
+        assert first[-1] == first[0]
+        first = first[:-1]
         again = cached.token_log_probs(prompts[::-1], completions[::-1])
         assert calls == [4]
         assert again == first[::-1]
