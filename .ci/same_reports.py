@@ -124,7 +124,7 @@ WHITE_TWIN = Categorical("white-twin", (5, 3, 1, 1))
 WHITE_SHIFTED = Categorical("white-shifted", (3, 3, 2, 2))
 '''
 
-TESTS = '''
+TESTS = """
 import pytest
 
 import pytest_bbi as bbi
@@ -212,7 +212,9 @@ def test_skipped_adversary():
 def test_judges():
     adversaries = ["judge", JudgeAdversary(JUDGE)]
     adversaries[1].name = "own-judge"
-    bbi.assert_indistinguishable(TEACHER, TIC, PROMPTS, budget=budget(120, adversaries), epsilon=0.1)
+    bbi.assert_indistinguishable(
+        TEACHER, TIC, PROMPTS, budget=budget(120, adversaries), epsilon=0.1
+    )
 
 
 @pytest.mark.parametrize("calibrate", [True, "exact"])
@@ -228,7 +230,7 @@ def test_calibration(calibrate):
 def test_fingerprint(embeddings):
     prompts = {"style": PROMPTS[:25], "factual": PROMPTS[25:]}
     bbi.fingerprint(TIC, prompts, budget=bbi.Budget(queries=80), embeddings=embeddings)
-'''
+"""
 
 INI = """
 [pytest]
@@ -278,6 +280,7 @@ def run(name: str, project: Path, arguments: list[str], out: Path) -> None:
 
 
 def main() -> None:
+    """Run the chosen suites and write their normalized reports."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for the normalized reports")
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])

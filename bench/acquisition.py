@@ -76,7 +76,7 @@ def play(telling_share, tic_rate, sequential, acquisition, seed):
         verdict = bbi.assert_indistinguishable(
             teacher, student, PROMPTS, budget=budget, epsilon=EPSILON, alpha=ALPHA, seed=seed
         )
-    except bbi.Distinguishable as failure:
+    except bbi.BehaviorFailure as failure:
         verdict = failure.verdict
     on_telling = sum(prompt in telling for prompt in asked) / len(asked)
     return verdict.decision == "distinguishable", verdict.queries, on_telling

@@ -9,8 +9,9 @@ What is compared, on the *same* samples:
 
 * **Pools.** For every model of a pair, a pool of completions is generated once with the plugin's
   seeded, batch-invariant sampling (``HFModel.generate(prompts, seeds)`` with seeds from
-  ``pytest_bbi.seeding.derive_seed(POOL_SEED, role, prompt, k)``; teacher and student get different
-  roles, so their draws are independent) and cached as JSON under ``.bbi_cache/bench/``.
+  ``pytest_bbi.generation.seeding.derive_seed(POOL_SEED, role, prompt, k)``; teacher and student
+  get different roles, so their draws are independent) and cached as JSON under
+  ``.bbi_cache/bench/``.
 * **Replications.** Replication ``r`` at ``n`` queries plays one game of the plugin:
   ``assert_indistinguishable(teacher, student, prompts, budget=Budget(queries=n), epsilon=0.0,
   alpha=0.05, seed=r)`` with the default class (``stylometric``, ``embedding``, ``kernel``: the
@@ -63,10 +64,10 @@ import warnings
 import numpy as np
 import torch
 
-from pytest_bbi import Budget, Distinguishable, assert_indistinguishable
+from pytest_bbi import BehaviorFailure, Budget, assert_indistinguishable
+from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models import from_callable
 from pytest_bbi.models.tiny import _CORPUS, build_tiny_model
-from pytest_bbi.seeding import derive_seed
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -286,7 +287,7 @@ def replicate(
             seed=run_seed,
         )
         bbi_rejects = False
-    except Distinguishable as failure:
+    except BehaviorFailure as failure:
         bbi_rejects = True
         rejected_by = sorted(
             name for name, result in failure.verdict.adversaries.items() if result.rejected

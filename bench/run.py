@@ -360,8 +360,9 @@ def generation_times(model_dir: Path, n_prompts: int, rounds: int) -> tuple[floa
     """Raw batched model.generate vs the plugin's generation path (cold cache, then warm)."""
     import torch
 
-    from pytest_bbi.cache import CachedModel, GenerationCache
-    from pytest_bbi.game import Query, generate_role
+    from pytest_bbi.game.acquisition import Query
+    from pytest_bbi.game.play import generate_role
+    from pytest_bbi.generation.cache import CachedModel, GenerationCache
     from pytest_bbi.models.hf import load_hf
     from pytest_bbi.models.tiny import PROMPTS
 
@@ -496,7 +497,7 @@ def _play(teacher: Any, student: Any, prompts: list[str], **kwargs: Any) -> Any:
 
     try:
         return bbi.assert_indistinguishable(teacher, student, prompts, **kwargs)
-    except bbi.Distinguishable as failure:
+    except bbi.BehaviorFailure as failure:
         return failure.verdict
 
 

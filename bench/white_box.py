@@ -28,7 +28,7 @@ def play(teacher, student, seed, queries):
         return bbi.assert_indistinguishable(
             teacher, student, PROMPTS, budget=budget, epsilon=0.05, seed=seed
         )
-    except bbi.Distinguishable as failure:
+    except bbi.BehaviorFailure as failure:
         return failure.verdict
 
 

@@ -8,8 +8,8 @@ import students
 import torch
 from transformers.utils import logging
 
-from pytest_bbi.cache import CachedModel
-from pytest_bbi.progress import ProgressFile
+from pytest_bbi.generation.cache import CachedModel
+from pytest_bbi.generation.progress import ProgressFile
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # under `-n 2` on two cores, one core per worker

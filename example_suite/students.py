@@ -12,12 +12,12 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
+from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models import Model, TokenScorer
 from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
 from pytest_bbi.models.hf import Decoding, HFModel, load_hf
 from pytest_bbi.models.weights import model_identity, weight_files
 from pytest_bbi.prompts import draw
-from pytest_bbi.seeding import derive_seed
 from pytest_bbi.strategies import bucket_prompts
 
 MODELS = Path(__file__).resolve().parent.parent / ".bbi_cache" / "example-models"

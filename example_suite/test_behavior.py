@@ -25,7 +25,7 @@ def _verdict(teacher, student, prompts, **options):
         return bbi.assert_indistinguishable(
             teacher, student, prompts, budget=budget, epsilon=EPSILON, **options
         )
-    except bbi.Distinguishable as failure:
+    except bbi.BehaviorFailure as failure:
         return failure.verdict
 
 
@@ -110,7 +110,7 @@ def test_int8_is_not_certified_at_this_budget(teacher, int8_student):
     """A subtle case. Certify mode passes only when every adversary's advantage is shown to be
     at most ε; 24 held-out pairs cannot show that for int8, and the message says whether the
     student was caught or the budget was too small, and how many queries would decide."""
-    with pytest.raises(bbi.Distinguishable) as caught:
+    with pytest.raises(bbi.BehaviorFailure) as caught:
         bbi.assert_indistinguishable(
             teacher,
             int8_student,

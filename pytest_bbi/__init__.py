@@ -9,19 +9,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from pytest_bbi.buckets import register_capability
+from pytest_bbi._version import __version__
 from pytest_bbi.budget import Budget
 from pytest_bbi.errors import (
     AdversaryError,
     BbiError,
     BbiWarning,
+    BehaviorFailure,
     BudgetError,
+    Disagreement,
     Distinguishable,
     Inconclusive,
     ModelOutputError,
     ModelSpecError,
+    NotAModelError,
     PromptError,
+    SeedError,
 )
+from pytest_bbi.prompts.buckets import register_capability
 from pytest_bbi.verdict import (
     AdversaryResult,
     BucketResult,
@@ -36,22 +41,19 @@ from pytest_bbi.verdict import (
 if TYPE_CHECKING:
     from pytest_bbi import adversaries, models, prompts, strategies
     from pytest_bbi.adversaries import Adversary
-    from pytest_bbi.agreement import Disagreement, assert_agree
+    from pytest_bbi.agreement import assert_agree
     from pytest_bbi.assertion import assert_indistinguishable
-    from pytest_bbi.calibration import Calibrate
-    from pytest_bbi.fingerprinting import fingerprint
-    from pytest_bbi.fingerprints import Fingerprint
+    from pytest_bbi.fingerprints.build import fingerprint
+    from pytest_bbi.fingerprints.document import Fingerprint
+    from pytest_bbi.game.calibration import Calibrate
     from pytest_bbi.models import Model
-
-__version__ = "0.1.0"
 
 _LAZY: dict[str, tuple[str, str | None]] = {
     "assert_indistinguishable": ("pytest_bbi.assertion", "assert_indistinguishable"),
     "assert_agree": ("pytest_bbi.agreement", "assert_agree"),
-    "Calibrate": ("pytest_bbi.calibration", "Calibrate"),
-    "Disagreement": ("pytest_bbi.agreement", "Disagreement"),
-    "Fingerprint": ("pytest_bbi.fingerprints", "Fingerprint"),
-    "fingerprint": ("pytest_bbi.fingerprinting", "fingerprint"),
+    "Calibrate": ("pytest_bbi.game.calibration", "Calibrate"),
+    "Fingerprint": ("pytest_bbi.fingerprints.document", "Fingerprint"),
+    "fingerprint": ("pytest_bbi.fingerprints.build", "fingerprint"),
     "prompts": ("pytest_bbi.prompts", None),
     "strategies": ("pytest_bbi.strategies", None),
     "Adversary": ("pytest_bbi.adversaries", "Adversary"),
@@ -66,6 +68,7 @@ __all__ = [
     "AdversaryResult",
     "BbiError",
     "BbiWarning",
+    "BehaviorFailure",
     "BucketResult",
     "Budget",
     "BudgetError",
@@ -81,8 +84,10 @@ __all__ = [
     "Model",
     "ModelOutputError",
     "ModelSpecError",
+    "NotAModelError",
     "OperatingPoint",
     "PromptError",
+    "SeedError",
     "Verdict",
     "__version__",
     "adversaries",

@@ -5,32 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from pytest_bbi import context
-from pytest_bbi.errors import BudgetError, PromptError
+from pytest_bbi.errors import BudgetError, Disagreement, PromptError
+from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import Model, check_completions
-from pytest_bbi.seeding import derive_seed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-class Disagreement(AssertionError):
-    """Two models answered one prompt differently.
-
-    Attributes:
-        prompt: the prompt.
-        teacher: the teacher's completion.
-        student: the student's completion.
-        similarity: their embedding similarity, when a threshold was asked for.
-    """
-
-    def __init__(
-        self, message: str, prompt: str, teacher: str, student: str, similarity: float | None
-    ) -> None:
-        super().__init__(message)
-        self.prompt = prompt
-        self.teacher = teacher
-        self.student = student
-        self.similarity = similarity
 
 
 _MEMO_LIMIT = 8192
@@ -48,7 +28,7 @@ def _completion(model: Model, prompt: str, seed: int) -> str:
 
 
 def _cosine(a: str, b: str) -> float:
-    from pytest_bbi.adversaries.embedding import load_encoder
+    from pytest_bbi.adversaries.encoder import load_encoder
 
     vectors = load_encoder().encode([a, b], normalize_embeddings=True, show_progress_bar=False)
     return float((vectors[0] * vectors[1]).sum())

@@ -7,10 +7,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pytest_bbi.buckets import DEFAULT_BUCKETS
+from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
 
 if TYPE_CHECKING:
-    from pytest_bbi.fingerprints import Fingerprint
+    from pytest_bbi.fingerprints.document import Fingerprint
     from pytest_bbi.models.base import Model
     from pytest_bbi.verdict import Verdict
 

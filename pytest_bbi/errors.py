@@ -1,4 +1,4 @@
-"""The exception hierarchy of pytest-bbi: usage errors and failed behavioral decisions."""
+"""Every exception and warning pytest-bbi raises: usage errors and behavioral outcomes."""
 
 from __future__ import annotations
 
@@ -13,11 +13,23 @@ class BbiError(Exception):
 
 
 class BudgetError(BbiError, ValueError):
-    """A budget, ε, α or mode argument is out of range; the message names the argument and fix."""
+    """A budget, ε, α, mode or calibration argument is out of range; the message names the fix."""
+
+
+class SeedError(BbiError, ValueError):
+    """A seed argument is not an int."""
+
+
+class NotAModelError(BbiError, ValueError):
+    """An argument that should be a model is not one, or lacks the protocol the call needs."""
 
 
 class PromptError(BbiError, ValueError):
     """The prompt source is missing, empty, or holds something that is not a string."""
+
+
+class UnknownBucketError(BbiError, ValueError):
+    """A capability name is not in the taxonomy."""
 
 
 class ModelSpecError(BbiError, ValueError):
@@ -39,12 +51,25 @@ class AdversaryError(BbiError, ValueError):
     """An adversary name is unknown, or an adversary object does not follow the protocol."""
 
 
+class FingerprintError(BbiError, ValueError):
+    """A fingerprint document or field record is malformed; the message names what and where."""
+
+
+class AdversaryTimeout(Exception):
+    """Raised by ``Deadline.check`` when an adversary has spent its time budget.
+
+    The game catches it and reports the adversary as timed out; it never reaches the user.
+    """
+
+
 class BbiWarning(UserWarning):
     """Something the user should see although the assertion passed, e.g. a timed-out adversary."""
 
 
-class Distinguishable(AssertionError):
-    """The behavioral decision failed: some adversary tells the student from the teacher.
+class BehaviorFailure(AssertionError):
+    """A behavioral assertion did not pass; the neutral base of its two outcomes.
+
+    Catch it to get the verdict whichever way the decision failed.
 
     Attributes:
         verdict: The full :class:`~pytest_bbi.Verdict` behind the failure.
@@ -55,7 +80,31 @@ class Distinguishable(AssertionError):
         self.verdict = verdict
 
 
-class Inconclusive(Distinguishable):
+class Disagreement(AssertionError):
+    """Two models answered one prompt differently (:func:`~pytest_bbi.assert_agree`).
+
+    Attributes:
+        prompt: the prompt.
+        teacher: the teacher's completion.
+        student: the student's completion.
+        similarity: their embedding similarity, when a threshold was asked for.
+    """
+
+    def __init__(
+        self, message: str, prompt: str, teacher: str, student: str, similarity: float | None
+    ) -> None:
+        super().__init__(message)
+        self.prompt = prompt
+        self.teacher = teacher
+        self.student = student
+        self.similarity = similarity
+
+
+class Distinguishable(BehaviorFailure):
+    """The decision failed on evidence: some adversary tells the student from the teacher."""
+
+
+class Inconclusive(BehaviorFailure):
     """The decision failed for want of evidence rather than on evidence of a difference.
 
     Either ``mode="certify"`` could not bring every upper bound below ε (the verdict's

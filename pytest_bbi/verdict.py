@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from pytest_bbi.fingerprints import Fingerprint
+    from pytest_bbi.fingerprints.document import Fingerprint
 
 Mode = Literal["detect", "certify"]
 Decision = Literal["indistinguishable", "certified", "distinguishable", "inconclusive"]
@@ -308,7 +308,7 @@ class Verdict:
     @property
     def fingerprint(self) -> Fingerprint:
         """The teacher/student relation as a fingerprint, for ``assert … == bbi_snapshot``."""
-        from pytest_bbi.fingerprints import relation_fingerprint
+        from pytest_bbi.fingerprints.relation import relation_fingerprint
 
         return relation_fingerprint(self)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 
 from pytest_bbi.adversaries.base import (
     Adversary,
@@ -16,6 +14,7 @@ from pytest_bbi.adversaries.base import (
     Trial,
 )
 from pytest_bbi.errors import AdversaryError
+from pytest_bbi.registry import Registry
 
 ENTRY_POINT_GROUP = "pytest_bbi.adversaries"
 DEFAULT_CLASS: tuple[str, ...] = ("stylometric", "embedding", "kernel")
@@ -32,15 +31,28 @@ WHITE_BOX_DEFAULTS: tuple[str, ...] = ("likelihood",)
 """Joined to the default class when both models can score completions: the likelihood-ratio
 rule is the optimal pairwise adversary, so it is the strongest member whenever it can play."""
 
-_BUILTINS: dict[str, str] = {
-    "stylometric": "pytest_bbi.adversaries.stylometric:StylometricAdversary",
-    "embedding": "pytest_bbi.adversaries.embedding:EmbeddingAdversary",
-    "finetuned": "pytest_bbi.adversaries.finetuned:FinetunedAdversary",
-    "judge": "pytest_bbi.adversaries.judge:JudgeAdversary",
-    "kernel": "pytest_bbi.adversaries.kernel:KernelAdversary",
-    "likelihood": "pytest_bbi.adversaries.likelihood:LikelihoodAdversary",
-}
-_registered: dict[str, Callable[[], Adversary]] = {}
+
+def _unknown_adversary(name: str, known: list[str], close: str | None) -> AdversaryError:
+    guess = f" Did you mean {close!r}?" if close else ""
+    return AdversaryError(
+        f"unknown adversary {name!r}; available adversaries: {', '.join(known)}.{guess} "
+        "Register your own with pytest_bbi.adversaries.register(name, factory)."
+    )
+
+
+ADVERSARIES: Registry[Callable[[], Adversary]] = Registry(
+    ENTRY_POINT_GROUP,
+    {
+        "stylometric": "pytest_bbi.adversaries.stylometric:StylometricAdversary",
+        "embedding": "pytest_bbi.adversaries.embedding:EmbeddingAdversary",
+        "finetuned": "pytest_bbi.adversaries.finetuned:FinetunedAdversary",
+        "judge": "pytest_bbi.adversaries.judge:JudgeAdversary",
+        "kernel": "pytest_bbi.adversaries.kernel:KernelAdversary",
+        "likelihood": "pytest_bbi.adversaries.likelihood:LikelihoodAdversary",
+    },
+    unknown=_unknown_adversary,
+)
+"""The adversaries budgets can name: name → zero-argument factory."""
 
 __all__ = [
     "DEFAULT_CLASS",
@@ -68,30 +80,12 @@ def register(name: str, factory: Callable[[], Adversary]) -> None:
         name: the name budgets refer to.
         factory: a zero-argument callable returning a fresh adversary.
     """
-    _registered[name] = factory
-
-
-def _entry_points() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    ADVERSARIES.register(name, factory)
 
 
 def available() -> list[str]:
     """Every adversary name that can be resolved."""
-    return sorted({*_BUILTINS, *_registered, *_entry_points()})
-
-
-def _factory(name: str) -> Callable[[], Adversary]:
-    if name in _registered:
-        return _registered[name]
-    path = _BUILTINS.get(name) or _entry_points().get(name)
-    if path is None:
-        raise AdversaryError(
-            f"unknown adversary {name!r}; available adversaries: {', '.join(available())}. "
-            "Register your own with pytest_bbi.adversaries.register(name, factory)."
-        )
-    module_name, _, attribute = path.partition(":")
-    factory: Callable[[], Adversary] = getattr(importlib.import_module(module_name), attribute)
-    return factory
+    return ADVERSARIES.available()
 
 
 def resolve(specs: Sequence[str | Adversary] | None, *, white_box: bool = False) -> list[Adversary]:
@@ -112,7 +106,7 @@ def resolve(specs: Sequence[str | Adversary] | None, *, white_box: bool = False)
     adversaries: list[Adversary] = []
     default = DEFAULT_CLASS + (WHITE_BOX_DEFAULTS if white_box else ())
     for spec in default if specs is None else specs:
-        adversary = _factory(spec)() if isinstance(spec, str) else spec
+        adversary = ADVERSARIES.get(spec)() if isinstance(spec, str) else spec
         if not isinstance(adversary, Adversary):
             raise AdversaryError(
                 f"{spec!r} is not an adversary: it needs a `name` and a "

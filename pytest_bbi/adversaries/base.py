@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from pytest_bbi.errors import AdversaryTimeout as AdversaryTimeout
+
 if TYPE_CHECKING:
     from pytest_bbi.models.base import Model
 
@@ -28,10 +30,6 @@ class Trial:
     prompt: str
     first: str
     second: str
-
-
-class AdversaryTimeout(Exception):
-    """Raised by :meth:`Deadline.check` when an adversary has spent its time budget."""
 
 
 class Deadline:
@@ -124,7 +122,8 @@ class Binding(Protocol):
         Args:
             teacher: the reference model.
             student: the model under test.
-            run_seed: the run seed, to derive any seeds from (see :mod:`pytest_bbi.seeding`).
+            run_seed: the run seed, to derive any seeds from (see
+                :mod:`pytest_bbi.generation.seeding`).
 
         Returns:
             ``None`` when the adversary can play, else a one-line reason for the report.

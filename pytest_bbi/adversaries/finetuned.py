@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pytest_bbi.adversaries.base import AdversaryTimeout, Deadline, LabeledPair, Trial
-from pytest_bbi.devices import torch_device
+from pytest_bbi.models.devices import torch_device
 
 _SAFETY = 1.5
 """Inference is budgeted at this multiple of its estimated cost when deciding to stop training."""

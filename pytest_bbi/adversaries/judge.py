@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pytest_bbi import context
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.errors import AdversaryError
+from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import Model, check_completions
-from pytest_bbi.seeding import derive_seed
 
 _INSTRUCTION = (
     "Two assistants answered the same prompt: a reference model (the teacher) and an imitation "
@@ -73,7 +73,7 @@ class JudgeAdversary:
     ``unparsable`` (answers, out of 2n) are counted as well.
 
     Judge prompts are generated with seeds derived from the run seed (role ``"judge"``, see
-    :func:`pytest_bbi.seeding.derive_seed`), so the judge's answers replay exactly.
+    :func:`pytest_bbi.generation.seeding.derive_seed`), so the judge's answers replay exactly.
 
     Args:
         judge: the judge model (e.g. the ``judge`` fixture); ``None`` leaves the adversary

@@ -18,9 +18,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from pytest_bbi.devices import torch_device
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.decoding import Decoding
+from pytest_bbi.models.devices import torch_device
 from pytest_bbi.models.gguf import convert_gguf
 from pytest_bbi.models.weights import model_identity, weight_files
 

@@ -4,22 +4,37 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import Model
+from pytest_bbi.registry import Registry
 
 ENTRY_POINT_GROUP = "pytest_bbi.models"
 Loader = Callable[..., Model]
+_EXAMPLES = "e.g. 'hf:path/to/model-dir' or 'python:my_module:make_model'"
 
-_BUILTIN_LOADERS: dict[str, str] = {
-    "hf": "pytest_bbi.models.hf:load_hf",
-    "openai": "pytest_bbi.models.openai_api:load_openai",
-    "vllm": "pytest_bbi.models.vllm_server:load_vllm",
-    "python": "pytest_bbi.models.registry:load_python",
-}
-_registered: dict[str, Loader] = {}
+
+def _unknown_backend(scheme: str, known: list[str], close: str | None) -> ModelSpecError:
+    guess = f" Did you mean {close + ':'!r}?" if close else ""
+    return ModelSpecError(
+        f"unknown backend {scheme!r}; known backends: {', '.join(s + ':' for s in known)} "
+        f"({_EXAMPLES}).{guess} A package can add one through the entry-point group "
+        f"{ENTRY_POINT_GROUP!r}."
+    )
+
+
+BACKENDS: Registry[Loader] = Registry(
+    ENTRY_POINT_GROUP,
+    {
+        "hf": "pytest_bbi.models.hf:load_hf",
+        "openai": "pytest_bbi.models.openai_api:load_openai",
+        "vllm": "pytest_bbi.models.vllm_server:load_vllm",
+        "python": "pytest_bbi.models.registry:load_python",
+    },
+    unknown=_unknown_backend,
+)
+"""The model backends: spec scheme → loader."""
 
 
 def register_backend(scheme: str, loader: Loader) -> None:
@@ -32,16 +47,12 @@ def register_backend(scheme: str, loader: Loader) -> None:
         scheme: the spec prefix, e.g. ``"mybackend"``.
         loader: ``loader(target, **options) -> Model``.
     """
-    _registered[scheme] = loader
-
-
-def _entry_point_schemes() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    BACKENDS.register(scheme, loader)
 
 
 def known_schemes() -> list[str]:
     """All spec schemes that can be loaded: built-in, registered and from entry points."""
-    return sorted({*_BUILTIN_LOADERS, *_registered, *_entry_point_schemes()})
+    return BACKENDS.available()
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -57,15 +68,12 @@ def parse_spec(spec: str) -> tuple[str, str]:
         ModelSpecError: when the spec has no scheme, an empty target, or an unknown scheme.
     """
     scheme, sep, target = spec.partition(":") if isinstance(spec, str) else ("", "", "")
-    examples = "e.g. 'hf:path/to/model-dir' or 'python:my_module:make_model'"
     if not sep or not scheme or not target.strip():
-        raise ModelSpecError(f"model spec {spec!r} is not of the form SCHEME:TARGET; {examples}.")
-    if scheme not in known_schemes():
-        raise ModelSpecError(
-            f"model spec {spec!r} names an unknown backend {scheme!r}; known backends: "
-            f"{', '.join(s + ':' for s in known_schemes())} ({examples}). A package can add one "
-            f"through the entry-point group {ENTRY_POINT_GROUP!r}."
-        )
+        raise ModelSpecError(f"model spec {spec!r} is not of the form SCHEME:TARGET; {_EXAMPLES}.")
+    try:
+        BACKENDS.check(scheme)
+    except ModelSpecError as error:
+        raise ModelSpecError(f"model spec {spec!r} names an {error}") from None
     return scheme, target
 
 
@@ -86,14 +94,6 @@ def _import_object(path: str, spec: str) -> Any:
         raise ModelSpecError(
             f"model spec {spec!r}: module {module_name!r} has no attribute {attribute!r}."
         ) from error
-
-
-def _loader_for(scheme: str, spec: str) -> Loader:
-    if scheme in _registered:
-        return _registered[scheme]
-    path = _BUILTIN_LOADERS.get(scheme) or _entry_point_schemes()[scheme]
-    loader: Loader = _import_object(path, spec)
-    return loader
 
 
 def load_python(target: str, **options: Any) -> Model:
@@ -140,4 +140,5 @@ def load(spec: str, **options: Any) -> Model:
         ModelSpecError: when the spec is malformed, its backend unknown, or its target unloadable.
     """
     scheme, target = parse_spec(spec)
-    return _loader_for(scheme, spec)(target, **options)
+    loader = BACKENDS.get(scheme, lambda path: _import_object(path, spec))
+    return loader(target, **options)

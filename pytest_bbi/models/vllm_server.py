@@ -22,8 +22,8 @@ from typing import Any
 
 from filelock import FileLock
 
-from pytest_bbi.devices import visible_gpu_count
 from pytest_bbi.errors import BackendError, ModelSpecError
+from pytest_bbi.models.devices import visible_gpu_count
 from pytest_bbi.models.openai_api import OpenAIModel, load_openai
 from pytest_bbi.models.weights import model_identity, weight_files
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
+from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
 from pytest_bbi.strategies import _templates as t
 from pytest_bbi.strategies._languages import LANGUAGES, Language
 from pytest_bbi.strategies._perturbations import perturbed
@@ -387,8 +388,9 @@ _BUCKET_STRATEGIES: dict[str, Callable[[], SearchStrategy[str]]] = {
     "multilingual": multilingual_prompts,
 }
 
-BUCKETS: tuple[str, ...] = tuple(_BUCKET_STRATEGIES)
-"""The capability buckets, in their canonical order; ``bucket_prompts`` accepts each."""
+BUCKETS: tuple[str, ...] = DEFAULT_BUCKETS
+"""The capability buckets (the taxonomy of :mod:`pytest_bbi.prompts.buckets`), in their canonical
+order; ``bucket_prompts`` accepts each."""
 
 
 def bucket_prompts(name: str) -> SearchStrategy[str]:

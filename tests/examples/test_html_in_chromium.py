@@ -12,7 +12,7 @@ from scripted import teacher_fn, tic_fn
 import pytest_bbi as bbi
 from pytest_bbi.models import from_callable
 from pytest_bbi.prompts import draw
-from pytest_bbi.session_report import build_report, render_html
+from pytest_bbi.report import build_report, render_html
 from pytest_bbi.strategies import multilingual_prompts, robustness_prompts, style_prompts
 
 CHROMIUM_FLAGS = (

@@ -309,7 +309,7 @@ def test_token_log_probs_are_the_raw_distribution_whatever_the_decoding(tiny_sof
 
 
 def test_the_cache_keeps_token_log_probs(tiny_soft_teacher_dir, tmp_path):
-    from pytest_bbi.cache import CachedModel, GenerationCache
+    from pytest_bbi.generation.cache import CachedModel, GenerationCache
 
     model = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
     calls = []

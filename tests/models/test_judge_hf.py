@@ -17,7 +17,7 @@ def test_a_tiny_hf_judge_plays_the_game_deterministically(tiny_teacher_dir, tiny
             return bbi.assert_indistinguishable(
                 teacher, student, PROMPTS, budget=budget, epsilon=0.5, seed=5
             )
-        except bbi.Distinguishable as failure:
+        except bbi.BehaviorFailure as failure:
             return failure.verdict
 
     first, second = run(), run()

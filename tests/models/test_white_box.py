@@ -16,7 +16,7 @@ def play(teacher, student, seed, adversaries=ADVERSARIES, queries=160):
         return bbi.assert_indistinguishable(
             teacher, student, PROMPTS, budget=budget, epsilon=0.05, seed=seed
         )
-    except bbi.Distinguishable as failure:
+    except bbi.BehaviorFailure as failure:
         return failure.verdict
 
 

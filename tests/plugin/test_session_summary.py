@@ -6,7 +6,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pytest_bbi.session_report import report_schema
+from pytest_bbi.report import report_schema
 
 TESTS = """
 import pytest

@@ -48,8 +48,8 @@ from pathlib import Path
 import pytest
 from slow_models import teacher as slow_teacher
 
-from pytest_bbi.cache import CachedModel
-from pytest_bbi.progress import ProgressFile
+from pytest_bbi.generation.cache import CachedModel
+from pytest_bbi.generation.progress import ProgressFile
 
 
 @pytest.fixture(scope="session")

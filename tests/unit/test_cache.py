@@ -12,10 +12,10 @@ import warnings
 import pytest
 from scripted import PROMPTS, teacher_fn
 
-from pytest_bbi.cache import FILENAME, CachedModel, GenerationCache
 from pytest_bbi.errors import BbiWarning, ModelOutputError
+from pytest_bbi.generation.cache import FILENAME, CachedModel, GenerationCache
+from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models import Model, from_callable
-from pytest_bbi.seeding import derive_seed
 
 SEEDS = [derive_seed(0, "teacher", prompt) for prompt in PROMPTS]
 
@@ -231,7 +231,7 @@ def test_a_newer_format_is_moved_aside_with_a_warning(tmp_path):
 
 WRITER = """
     import random, sys
-    from pytest_bbi.cache import GenerationCache
+    from pytest_bbi.generation.cache import GenerationCache
 
     directory, worker = sys.argv[1], int(sys.argv[2])
     keys = list(range(400))
@@ -260,7 +260,7 @@ def test_concurrent_processes_share_one_file_without_losing_rows(tmp_path):
 
 OPENER = """
     import sys, warnings
-    from pytest_bbi.cache import GenerationCache
+    from pytest_bbi.generation.cache import GenerationCache
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -282,7 +282,7 @@ def test_processes_opening_a_garbage_file_at_once_move_it_aside_once(tmp_path):
 
 LONG_WRITER = """
     import sys
-    from pytest_bbi.cache import GenerationCache
+    from pytest_bbi.generation.cache import GenerationCache
 
     with GenerationCache(sys.argv[1]) as cache:
         for start in range(0, 1_000_000, 50):

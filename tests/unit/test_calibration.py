@@ -39,7 +39,7 @@ def test_teacher_against_itself_fails_at_most_alpha_plus_three_sigma():
             bbi.assert_indistinguishable(
                 TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.0, alpha=ALPHA, seed=seed
             )
-        except bbi.Distinguishable:
+        except bbi.BehaviorFailure:
             failures += 1
     sigma = math.sqrt(ALPHA * (1 - ALPHA) / REPLICATIONS)
     assert failures / REPLICATIONS <= ALPHA + 3 * sigma, (
@@ -55,7 +55,7 @@ def test_detect_has_power_against_a_tic_on_the_same_seeds():
             bbi.assert_indistinguishable(
                 TEACHER, TIC, PROMPTS, budget=budget, epsilon=0.0, alpha=ALPHA, seed=seed
             )
-        except bbi.Distinguishable:
+        except bbi.BehaviorFailure:
             failures += 1
     assert failures >= 18
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_bbi.devices import pick_device, torch_device, visible_gpu_count, worker_index
 from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models.devices import pick_device, torch_device, visible_gpu_count, worker_index
 
 
 @pytest.mark.parametrize(

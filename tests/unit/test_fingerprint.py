@@ -12,7 +12,6 @@ from scripted import PROMPTS, teacher_fn, tic_fn
 
 import pytest_bbi as bbi
 from pytest_bbi import context
-from pytest_bbi.fingerprinting import fingerprint
 from pytest_bbi.fingerprints import (
     SCHEMA_VERSION,
     Fingerprint,
@@ -23,6 +22,7 @@ from pytest_bbi.fingerprints import (
     proportion_field,
     relation_fingerprint,
 )
+from pytest_bbi.fingerprints.build import fingerprint
 from pytest_bbi.models import from_callable
 from pytest_bbi.verdict import AdversaryResult, BucketResult, Verdict
 
@@ -51,7 +51,7 @@ def test_same_model_and_seed_give_identical_bytes_in_process_and_in_a_subprocess
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from scripted import PROMPTS, teacher_fn\n"
         "import pytest_bbi as bbi\n"
-        "from pytest_bbi.fingerprinting import fingerprint\n"
+        "from pytest_bbi.fingerprints.build import fingerprint\n"
         "from pytest_bbi.models import from_callable\n"
         "model = from_callable(teacher_fn, name='teacher')\n"
         "fp = fingerprint(model, PROMPTS, budget=bbi.Budget(queries=200), seed=1, "
@@ -144,7 +144,7 @@ def test_fingerprint_is_recorded_in_the_test_context():
 def test_bad_arguments_name_the_fix():
     with pytest.raises(bbi.BudgetError, match=r"pass a pytest_bbi\.Budget"):
         fingerprint(TEACHER, PROMPTS, budget=200)
-    with pytest.raises(bbi.BudgetError, match="is not a model"):
+    with pytest.raises(bbi.NotAModelError, match="is not a model"):
         fingerprint(teacher_fn, PROMPTS, budget=BUDGET)
     with pytest.raises(bbi.PromptError, match="prompts=None outside a capability"):
         fingerprint(TEACHER, None, budget=BUDGET)
@@ -381,7 +381,7 @@ def _verdict(student, seed):
             epsilon=0.1,
             seed=seed,
         )
-    except bbi.Distinguishable as failure:
+    except bbi.BehaviorFailure as failure:
         return failure.verdict
 
 

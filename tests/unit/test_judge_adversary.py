@@ -11,8 +11,8 @@ import pytest_bbi as bbi
 from pytest_bbi.adversaries import Binding, Deadline, Explaining, resolve
 from pytest_bbi.adversaries.judge import JudgeAdversary, parse_choice
 from pytest_bbi.errors import AdversaryError, ModelOutputError
+from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models import from_callable
-from pytest_bbi.seeding import derive_seed
 
 _LAST_BLOCK = re.compile(r"Response A: (.*)\nResponse B: (.*)\nThe teacher wrote response$")
 

@@ -8,9 +8,9 @@ import time
 import pytest
 from scripted import PROMPTS, teacher_fn
 
-from pytest_bbi.cache import CachedModel, GenerationCache
+from pytest_bbi.generation.cache import CachedModel, GenerationCache
+from pytest_bbi.generation.progress import ProgressFile, ProgressWatcher, describe
 from pytest_bbi.models import from_callable
-from pytest_bbi.progress import ProgressFile, ProgressWatcher, describe
 
 SEEDS = list(range(len(PROMPTS)))
 

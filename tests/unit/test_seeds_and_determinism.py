@@ -7,9 +7,9 @@ from scripted import PROMPTS, teacher_fn
 from verdicts import without_timings
 
 import pytest_bbi as bbi
-from pytest_bbi.game import plan_queries
+from pytest_bbi.game.acquisition import plan_queries
+from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models import from_callable
-from pytest_bbi.seeding import derive_seed
 
 BUDGET = bbi.Budget(queries=120, adversaries=["stylometric"])
 

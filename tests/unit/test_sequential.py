@@ -13,14 +13,14 @@ from scripted import PROMPTS, TIC, teacher_fn, tic_fn
 from verdicts import without_timings
 
 import pytest_bbi as bbi
-from pytest_bbi.acquisition import (
+from pytest_bbi.game.acquisition import (
     EXPLORATION_WEIGHT,
     PromptHistory,
     Round,
     next_queries,
+    plan_queries,
     schedule,
 )
-from pytest_bbi.game import plan_queries
 from pytest_bbi.models import from_callable
 
 TEACHER = from_callable(teacher_fn, name="teacher")
@@ -84,7 +84,7 @@ class Recorder:
 def _verdict(student, budget, **kwargs):
     try:
         return bbi.assert_indistinguishable(TEACHER, student, PROMPTS, budget=budget, **kwargs)
-    except bbi.Distinguishable as failure:
+    except bbi.BehaviorFailure as failure:
         return failure.verdict
 
 

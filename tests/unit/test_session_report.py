@@ -15,7 +15,7 @@ from pytest_bbi.fingerprints import (  # noqa: E402
     proportion_field,
     relation_fingerprint,
 )
-from pytest_bbi.session_report import (  # noqa: E402
+from pytest_bbi.report import (  # noqa: E402
     REPORT_SCHEMA_VERSION,
     build_report,
     render_html,

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import pytest_bbi.strategies as S
-from pytest_bbi.buckets import DEFAULT_BUCKETS
 from pytest_bbi.prompts import draw
+from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
 from pytest_bbi.strategies._perturbations import ZERO_WIDTH
 from pytest_bbi.strategies._vocabulary import FILLER_SENTENCES, NAME_GROUPS
 

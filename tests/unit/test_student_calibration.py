@@ -9,9 +9,9 @@ import pytest
 from scripted import PROMPTS, HedgingStudent, steady_fn, teacher_fn
 
 import pytest_bbi as bbi
-from pytest_bbi.calibration import Calibrate, agreements, auroc, calibration_report
+from pytest_bbi.game.calibration import Calibrate, agreements, auroc, calibration_report
 from pytest_bbi.models import from_callable
-from pytest_bbi.session_report import report_schema
+from pytest_bbi.report import report_schema
 
 TEACHER = from_callable(steady_fn, name="steady-teacher")
 BUDGET = bbi.Budget(queries=200, adversaries=["stylometric"])
@@ -160,7 +160,7 @@ def test_the_verdict_carries_the_report_per_bucket_and_over_all():
         verdict = bbi.assert_indistinguishable(
             TEACHER, student, prompts, budget=BUDGET, epsilon=0.1, calibrate=rule
         )
-    except bbi.Distinguishable as failure:  # the hedges give the student away; fine here
+    except bbi.BehaviorFailure as failure:  # the hedges give the student away; fine here
         verdict = failure.verdict
     assert student.scored == 200  # every query's answer scored once, in one pass
     overall = verdict.calibration

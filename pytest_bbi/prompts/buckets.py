@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_bbi.errors import BbiError
+from pytest_bbi.errors import UnknownBucketError
 
 DEFAULT_BUCKETS: tuple[str, ...] = (
     "factual",
@@ -19,10 +19,6 @@ DEFAULT_BUCKETS: tuple[str, ...] = (
     "safety",
     "multilingual",
 )
-
-
-class UnknownBucketError(BbiError, ValueError):
-    """A capability name is not in the taxonomy."""
 
 
 def check_bucket(name: object, known: Iterable[str] = DEFAULT_BUCKETS) -> str:

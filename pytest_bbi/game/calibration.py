@@ -108,6 +108,31 @@ def settings(calibrate: object) -> Calibrate | None:
     )
 
 
+def rule_for(calibrate: object, student: object) -> Calibrate | None:
+    """The settings of the student's calibration report, after checking it can have one.
+
+    Args:
+        calibrate: the assertion's ``calibrate=`` argument.
+        student: the model under test.
+
+    Returns:
+        The settings, or None when no report was asked for.
+
+    Raises:
+        BudgetError: for a ``calibrate=`` that is neither a bool nor a :class:`Calibrate`, or
+            when a report was asked for and the student cannot report token log-probabilities.
+    """
+    rule = settings(calibrate)
+    if rule is not None and not isinstance(student, TokenScorer):
+        raise BudgetError(
+            f"calibrate=...: the student {getattr(student, 'name', student)!r} cannot report "
+            "token log-probabilities (its confidence), so it has no calibration report. hf: "
+            "models can; a python: model can implement token_log_probs(prompts, completions) "
+            "(see pytest_bbi.models.TokenScorer); or drop calibrate=."
+        )
+    return rule
+
+
 def confidences(
     student: TokenScorer, name: str, prompts: Sequence[str], completions: Sequence[str]
 ) -> list[float]:
@@ -134,7 +159,7 @@ def agreements(
     if rule.agreement == "embedding":
         if not teacher_answers:
             return []
-        from pytest_bbi.adversaries.embedding import load_encoder
+        from pytest_bbi.adversaries.encoder import load_encoder
 
         encoder = load_encoder()
         teacher_vectors, student_vectors = (

@@ -1,13 +1,11 @@
-"""The pairwise identification game: planning queries, generating pairs, scoring adversaries."""
+"""One play of the pairwise identification game: generating pairs, hiding their order, scoring."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pytest_bbi import stats
 from pytest_bbi.adversaries import (
     Adversary,
     AdversaryTimeout,
@@ -17,20 +15,13 @@ from pytest_bbi.adversaries import (
     LabeledPair,
     Trial,
 )
-from pytest_bbi.errors import AdversaryError, ModelOutputError
-from pytest_bbi.models.base import Model, Scorer, check_completions, check_scores
-from pytest_bbi.seeding import derive_seed
-from pytest_bbi.verdict import Certificate, Example
+from pytest_bbi.errors import AdversaryError
+from pytest_bbi.game.acquisition import Query
+from pytest_bbi.generation.seeding import derive_seed
+from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.verdict import Example
 
 EXAMPLES_PER_ADVERSARY = 3
-
-
-@dataclass(frozen=True)
-class Query:
-    """One query of the game: a prompt and how many earlier queries drew the same prompt."""
-
-    prompt: str
-    sample_index: int
 
 
 @dataclass(frozen=True)
@@ -94,31 +85,6 @@ def most_confident(examples: Sequence[Example]) -> tuple[Example, ...]:
     """The :data:`EXAMPLES_PER_ADVERSARY` most confident examples, most confident first."""
     ranked = sorted(examples, key=lambda example: -example.confidence)
     return tuple(ranked[:EXAMPLES_PER_ADVERSARY])
-
-
-def plan_queries(
-    prompts: Sequence[str], queries: int, run_seed: int, stratum: str = ""
-) -> list[Query]:
-    """Choose q queries: prompts in a seeded random order, cycled when q exceeds them.
-
-    Args:
-        prompts: the prompt distribution D (or one bucket of it), as a finite list.
-        queries: how many queries to plan.
-        run_seed: the run seed.
-        stratum: the bucket the prompts belong to, so each bucket is shuffled independently.
-
-    Returns:
-        The queries; a prompt's k-th appearance has sample index k.
-    """
-    order = list(range(len(prompts)))
-    random.Random(derive_seed(run_seed, "acquisition", stratum)).shuffle(order)
-    seen: dict[str, int] = {}
-    planned: list[Query] = []
-    for position in range(queries):
-        prompt = prompts[order[position % len(order)]]
-        planned.append(Query(prompt, seen.get(prompt, 0)))
-        seen[prompt] = seen.get(prompt, 0) + 1
-    return planned
 
 
 def generate_role(model: Model, role: str, queries: Sequence[Query], run_seed: int) -> list[str]:
@@ -285,64 +251,3 @@ def bind_adversaries(
             "black-box adversary such as 'stylometric', or pass models that implement score()."
         )
     return playing, skipped
-
-
-def tv_terms(
-    teacher: Scorer,
-    student: Scorer,
-    names: tuple[str, str],
-    queries: Sequence[Query],
-    teacher_outputs: Sequence[str],
-) -> list[float]:
-    """Score the teacher's own completions under both models: one total-variation term each.
-
-    Args:
-        teacher: the reference model, able to score.
-        student: the model under test, able to score.
-        names: the teacher's and the student's names, for messages.
-        queries: the queries the teacher answered.
-        teacher_outputs: its completions, one per query (samples y ~ T(·|x)).
-
-    Returns:
-        (1 − p_S(y)/p_T(y))₊ per query (see :func:`pytest_bbi.stats.tv_terms`).
-
-    Raises:
-        ModelOutputError: when a model's scores are malformed, or the teacher gives its own
-            completion probability 0 (its ``score`` does not match its ``generate``).
-    """
-    prompts = [query.prompt for query in queries]
-    log_t = check_scores(names[0], teacher_outputs, teacher.score(prompts, teacher_outputs))
-    log_s = check_scores(names[1], teacher_outputs, student.score(prompts, teacher_outputs))
-    for index, value in enumerate(log_t):
-        if value == -math.inf:
-            raise ModelOutputError(
-                f"model {names[0]!r} gives its own completion {teacher_outputs[index]!r:.60} "
-                f"(prompt {prompts[index]!r:.60}) probability 0: its score() does not describe "
-                "what its generate() samples, so no white-box certificate can be computed."
-            )
-    return stats.tv_terms(log_t, log_s)
-
-
-def certificate(terms: Sequence[float], queries: int, alpha: float, seconds: float) -> Certificate:
-    """Bound every adversary from the total-variation terms of teacher samples.
-
-    Args:
-        terms: one term in [0, 1] per teacher sample (see :func:`tv_terms`).
-        queries: q, for the bound over several queries.
-        alpha: the error level of the upper confidence bound on the mean total variation.
-        seconds: the time spent scoring.
-
-    Returns:
-        The certificate.
-    """
-    tv_upper = stats.mean_upper_bound(terms, alpha)
-    return Certificate(
-        samples=len(terms),
-        tv=math.fsum(terms) / len(terms) if terms else 0.0,
-        tv_upper=tv_upper,
-        advantage_upper=stats.advantage_bound_from_tv(tv_upper),
-        queries=queries,
-        queries_upper=stats.queries_bound_from_tv(tv_upper, queries),
-        alpha=alpha,
-        seconds=seconds,
-    )

@@ -7,8 +7,9 @@ from typing import Any
 
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from pytest_bbi.errors import BbiError
-from pytest_bbi.fingerprints import Fingerprint, FingerprintError, compare
+from pytest_bbi.errors import BbiError, FingerprintError
+from pytest_bbi.fingerprints.compare import compare
+from pytest_bbi.fingerprints.document import Fingerprint
 
 SNAPSHOT_ALPHA = 0.05
 """The family-wise error rate of a snapshot comparison (Holm across fields)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_bbi.errors import PromptError
-from pytest_bbi.seeding import derive_seed
+from pytest_bbi.generation.seeding import derive_seed
 
 if TYPE_CHECKING:
     from hypothesis.internal.conjecture.providers import HypothesisProvider

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from filelock import FileLock
 
 from pytest_bbi.errors import BbiError, BbiWarning
+from pytest_bbi.generation.progress import ProgressFile
 from pytest_bbi.models.base import Model, check_completions, check_token_log_probs
-from pytest_bbi.progress import ProgressFile
 
 CACHE_FORMAT_VERSION = 1
 FILENAME = "generations.sqlite3"

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import platform
+import re
 from collections.abc import Sequence
 from importlib import metadata as _metadata
 from typing import Any
 
 import numpy as np
 
-from pytest_bbi import __version__, context
-from pytest_bbi.assertion import _group_by_bucket, _prompt_items, _split_queries
-from pytest_bbi.buckets import check_bucket, registered_capabilities
+from pytest_bbi._version import __version__
 from pytest_bbi.budget import Budget
-from pytest_bbi.errors import BudgetError
-from pytest_bbi.fingerprints import Fingerprint, output_statistics
-from pytest_bbi.game import generate_role, plan_queries
+from pytest_bbi.fingerprints.document import Fingerprint, mean_field, proportion_field
+from pytest_bbi.game.play import generate_role
+from pytest_bbi.game.setup import check_budget, check_model, set_up
 from pytest_bbi.models.base import Model
 
 ENCODER = "all-MiniLM-L6-v2"
 """The sentence encoder behind the ``prompt_similarity`` field."""
 
+_REFUSAL = re.compile(
+    r"\b(?:i\s+can['’]?t|i\s+cannot|i['’]m\s+sorry|i\s+am\s+sorry|as\s+an\s+ai\b|i\s+won['’]t"
+    r"|i\s+will\s+not|i\s+am\s+unable|i['’]m\s+unable)",
+    re.IGNORECASE,
+)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S", re.MULTILINE)
+_INDENTED_CODE = re.compile(r"^(?: {4}|\t)[ \t]*\S", re.MULTILINE)
+
 
 def _prompt_similarities(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
     """Cosine similarity of each completion's MiniLM embedding to its prompt's."""
     from pytest_bbi.adversaries.base import Deadline
-    from pytest_bbi.adversaries.embedding import embed
+    from pytest_bbi.adversaries.encoder import embed
 
     texts = sorted(set(prompts) | set(completions))
     rows = {text: row for text, row in zip(texts, embed(texts, Deadline(None)), strict=True)}
@@ -58,7 +66,7 @@ def fingerprint(
     buckets, exactly as :func:`~pytest_bbi.assert_indistinguishable` does, and the model answers
     with the teacher role's seeds: with the same prompts and seed, the fingerprint summarizes
     the very completions the teacher would give in the identification game. Each bucket gets the
-    fields of :func:`~pytest_bbi.fingerprints.output_statistics`. Compare fingerprints with
+    fields of :func:`output_statistics`. Compare fingerprints with
     :func:`~pytest_bbi.fingerprints.compare`, or ``assert fp == bbi_snapshot``.
 
     Args:
@@ -80,29 +88,11 @@ def fingerprint(
     Raises:
         BbiError: for bad arguments, prompts or model outputs; the message says the fix.
     """
-    if not isinstance(budget, Budget):
-        raise BudgetError(
-            f"budget={budget!r}: pass a pytest_bbi.Budget, e.g. budget=Budget(queries=400)."
-        )
-    if not isinstance(model, Model):
-        raise BudgetError(
-            f"model={model!r} is not a model: pass a model from pytest_bbi.models.load('hf:...'), "
-            "the `teacher` or `student` fixture, or wrap a function with "
-            "pytest_bbi.models.from_callable(fn, name=...)."
-        )
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise BudgetError(f"seed={seed!r}: the seed must be an int (or None for --bbi-seed).")
-    test_context = context.current()
-    known = (*test_context.buckets, *registered_capabilities())
-    capability = capability if capability is not None else test_context.capability
-    if capability is not None:
-        check_bucket(capability, known)
-    run_seed = test_context.seed if seed is None else seed
-    groups = _group_by_bucket(_prompt_items(prompts, capability, budget, run_seed), known)
-    split = _split_queries(budget.queries, list(groups))
-    plans = {
-        bucket: plan_queries(groups[bucket], split[bucket], run_seed, bucket) for bucket in groups
-    }
+    budget = check_budget(budget)
+    model = check_model(model, "model")
+    setup = set_up(prompts, budget, capability=capability, seed=seed)
+    run_seed = setup.run_seed
+    plans = {bucket: setup.plan(bucket) for bucket in setup.groups}
     every_query = [query for plan in plans.values() for query in plan]
     completions = generate_role(model, "teacher", every_query, run_seed)
     asked = [query.prompt for query in every_query]
@@ -126,10 +116,76 @@ def fingerprint(
             "identity": model.identity,
             "seed": run_seed,
             "queries": budget.queries,
-            "capability": capability,
+            "capability": setup.capability,
             "embeddings": ENCODER if embeddings else None,
             "versions": _versions(embeddings),
         },
     )
-    test_context.record_fingerprint(document)
+    setup.context.record_fingerprint(document)
     return document
+
+
+def _is_list(text: str) -> bool:
+    return len(_LIST_ITEM.findall(text)) >= 2
+
+
+def _is_json(text: str) -> bool:
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        return False
+    try:
+        return isinstance(json.loads(stripped), dict | list)
+    except ValueError:
+        return False
+
+
+def _is_code(text: str) -> bool:
+    return "```" in text or _INDENTED_CODE.search(text) is not None
+
+
+def output_statistics(
+    completions: Sequence[str], prompts: Sequence[str], similarities: Sequence[float] | None
+) -> dict[str, dict[str, Any]]:
+    """The fields of a ``"model"`` fingerprint for one bucket's completions.
+
+    Fields: ``length_chars`` and ``length_words`` (means); ``refusal`` (proportion of
+    completions with a refusal phrase: "I can't", "I cannot", "I'm sorry", "As an AI",
+    "I won't", "I am unable", …, any case); ``format:list`` (at least two bullet or numbered
+    lines), ``format:json`` (the stripped text parses as a JSON object or array),
+    ``format:code`` (a ````` fence or a 4-space-indented line) and ``format:question`` (ends
+    with "?"), all proportions; and, with ``similarities``, ``prompt_similarity``, the mean
+    cosine similarity of each completion's embedding to its prompt's.
+
+    Args:
+        completions: the bucket's completions, at least one.
+        prompts: the prompt of each completion, aligned with ``completions``.
+        similarities: each completion's cosine similarity to its prompt, aligned, or ``None``.
+
+    Returns:
+        Field name → field record.
+
+    Raises:
+        ValueError: when there are no completions or the sequences are not aligned.
+    """
+    n = len(completions)
+    if n == 0:
+        raise ValueError("output_statistics needs at least one completion")
+    if len(prompts) != n or (similarities is not None and len(similarities) != n):
+        raise ValueError(
+            f"output_statistics got {n} completions, {len(prompts)} prompts and "
+            f"{'no' if similarities is None else len(similarities)} similarities; align them"
+        )
+    fields: dict[str, dict[str, Any]] = {
+        "length_chars": mean_field([len(text) for text in completions]),
+        "length_words": mean_field([len(text.split()) for text in completions]),
+        "refusal": proportion_field(sum(bool(_REFUSAL.search(t)) for t in completions), n),
+        "format:list": proportion_field(sum(map(_is_list, completions)), n),
+        "format:json": proportion_field(sum(map(_is_json, completions)), n),
+        "format:code": proportion_field(sum(map(_is_code, completions)), n),
+        "format:question": proportion_field(
+            sum(text.rstrip().endswith("?") for text in completions), n
+        ),
+    }
+    if similarities is not None:
+        fields["prompt_similarity"] = mean_field([float(value) for value in similarities])
+    return fields

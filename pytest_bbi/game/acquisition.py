@@ -1,4 +1,4 @@
-"""Acquisition: how each bucket's queries are split into rounds and which prompts a round asks."""
+"""Acquisition: which queries each bucket plans, how they split into rounds, what a round asks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pytest_bbi.budget import Acquisition
-from pytest_bbi.game import Query
-from pytest_bbi.seeding import derive_seed
+from pytest_bbi.generation.seeding import derive_seed
 
 FIRST_ROUND_SHARE = 1 / 16
 """The share of a bucket's queries spent in the first round of a sequential game."""
@@ -21,6 +20,39 @@ game has about nine rounds and refitting the adversaries costs about three final
 EXPLORATION_WEIGHT = 0.05
 """Disagreement-guided acquisition draws a prompt with weight this plus its mean evidence (at
 most ½): prompts that looked alike are still drawn, about a tenth as often as the most telling."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of the game: a prompt and how many earlier queries drew the same prompt."""
+
+    prompt: str
+    sample_index: int
+
+
+def plan_queries(
+    prompts: Sequence[str], queries: int, run_seed: int, stratum: str = ""
+) -> list[Query]:
+    """Choose q queries: prompts in a seeded random order, cycled when q exceeds them.
+
+    Args:
+        prompts: the prompt distribution D (or one bucket of it), as a finite list.
+        queries: how many queries to plan.
+        run_seed: the run seed.
+        stratum: the bucket the prompts belong to, so each bucket is shuffled independently.
+
+    Returns:
+        The queries; a prompt's k-th appearance has sample index k.
+    """
+    order = list(range(len(prompts)))
+    random.Random(derive_seed(run_seed, "acquisition", stratum)).shuffle(order)
+    seen: dict[str, int] = {}
+    planned: list[Query] = []
+    for position in range(queries):
+        prompt = prompts[order[position % len(order)]]
+        planned.append(Query(prompt, seen.get(prompt, 0)))
+        seen[prompt] = seen.get(prompt, 0) + 1
+    return planned
 
 
 @dataclass(frozen=True)
@@ -131,7 +163,7 @@ def next_queries(
         acquisition: ``"stratified"`` or ``"disagreement"``.
         prompts: the bucket's prompts.
         stratified_plan: the bucket's seeded plan for its whole budget
-            (:func:`~pytest_bbi.game.plan_queries`).
+            (:func:`plan_queries`).
         size: how many queries the round asks.
         history: the bucket's earlier rounds (not modified).
         run_seed: the run seed.

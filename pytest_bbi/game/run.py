@@ -1,0 +1,322 @@
+"""The round loop: one game played bucket by bucket, round by round, into a verdict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from pytest_bbi.adversaries import LabeledPair, resolve
+from pytest_bbi.budget import Budget
+from pytest_bbi.game.acquisition import PromptHistory, Query, Round, next_queries, schedule
+from pytest_bbi.game.calibration import Calibrate, calibration_report, measure
+from pytest_bbi.game.certificate import certificate, tv_terms
+from pytest_bbi.game.decision import AlphaSplit, Cell, Outcome, decide, decide_game, is_settled
+from pytest_bbi.game.play import Score, bind_adversaries, generate_role, make_game, score_adversary
+from pytest_bbi.game.setup import UNTAGGED, Setup
+from pytest_bbi.models.base import Model, Scorer, TokenScorer
+from pytest_bbi.verdict import Calibration, Certificate, Mode, Verdict
+
+
+@dataclass
+class BucketPlay:
+    """One bucket's game in progress: its rounds, what they asked, and the scores so far."""
+
+    prompts: list[str]
+    plan: list[Query]
+    rounds: list[Round]
+    history: PromptHistory = field(default_factory=PromptHistory)
+    train: list[LabeledPair] = field(default_factory=list)
+    scores: dict[str, Score] = field(default_factory=dict)
+    queries: int = 0
+    settled: bool = False
+    tv_terms: list[float] = field(default_factory=list)
+    tv_seconds: float = 0.0
+    answers: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def planned_pairs(self) -> int:
+        """The held-out pairs of the bucket's whole budget."""
+        return sum(round_.held_out for round_ in self.rounds)
+
+
+class GameRun:
+    """One identification game between a teacher and a student, from setup to verdict.
+
+    Each bucket plays its share of the budget in rounds (one round in a fixed-n game); a
+    sequential game stops a bucket once more pairs cannot change its outcome, and the whole game
+    as soon as it is distinguishable. :meth:`verdict` then decides the game
+    (:func:`~pytest_bbi.game.decision.decide_game`) and assembles the verdict.
+
+    Args:
+        setup: the checked prompts, buckets and seed.
+        teacher: the reference model.
+        student: the model under test.
+        budget: the budget.
+        mode: ``"detect"`` or ``"certify"``.
+        epsilon: the assertion's ε (ini overrides per bucket apply).
+        alpha: the assertion's α (the strictest ini override of the buckets applies).
+        calibration: the calibration report's settings, or None for no report; the student
+            must then implement :class:`~pytest_bbi.models.TokenScorer`.
+    """
+
+    def __init__(
+        self,
+        setup: Setup,
+        teacher: Model,
+        student: Model,
+        budget: Budget,
+        mode: Mode,
+        epsilon: float,
+        alpha: float,
+        calibration: Calibrate | None = None,
+    ) -> None:
+        self.setup = setup
+        self.teacher = teacher
+        self.student = student
+        self.budget = budget
+        self.mode = mode
+        self.epsilon = float(epsilon)
+        overrides = setup.context
+        self.epsilons = {b: overrides.bucket_epsilon.get(b, self.epsilon) for b in setup.groups}
+        self.alpha = min(
+            [
+                float(alpha),
+                *(overrides.bucket_alpha[b] for b in setup.groups if b in overrides.bucket_alpha),
+            ]
+        )
+        self.scorers: tuple[Scorer, Scorer] | None = (
+            (teacher, student)
+            if isinstance(teacher, Scorer) and isinstance(student, Scorer)
+            else None
+        )
+        self.adversaries, self.skipped = bind_adversaries(
+            resolve(budget.adversaries, white_box=self.white_box), teacher, student, setup.run_seed
+        )
+        self.split = AlphaSplit.of(
+            self.alpha, white_box=self.white_box, mode=mode, sequential=budget.sequential
+        )
+        self.calibration = calibration
+        self.plays = {
+            bucket: BucketPlay(
+                prompts=setup.groups[bucket],
+                plan=setup.plan(bucket),
+                rounds=schedule(
+                    setup.split[bucket], budget.train_fraction, sequential=budget.sequential
+                ),
+            )
+            for bucket in setup.groups
+        }
+        self.seconds = None if budget.seconds is None else budget.seconds / len(setup.groups)
+        """Each adversary's time budget in each bucket."""
+        self.generation_seconds = 0.0
+        self.rounds_played = 0
+
+    @property
+    def white_box(self) -> bool:
+        """Whether both models can score completions (certificates, white-box adversaries)."""
+        return self.scorers is not None
+
+    def play(self) -> None:
+        """Play rounds until every bucket has spent its queries or is settled."""
+        while True:
+            active = {
+                bucket: play
+                for bucket, play in self.plays.items()
+                if not play.settled and self.rounds_played < len(play.rounds)
+            }
+            if not active:
+                return
+            self._play_round(active)
+            self.rounds_played += 1
+            if self.budget.sequential and self._settle():
+                return
+
+    def _settle(self) -> bool:
+        """Mark the settled buckets of a sequential game; True when it is distinguishable."""
+        cells = self.cells()
+        decision, results, _ = decide(
+            cells,
+            alpha=self.split.adversaries,
+            mode=self.mode,
+            train_fraction=self.budget.train_fraction,
+            sequential=True,
+        )
+        if decision == "distinguishable":
+            return True
+        paired = list(zip(cells, results, strict=True))
+        for bucket, play in self.plays.items():
+            play.settled = is_settled([(c, r) for c, r in paired if c.bucket == bucket])
+        return False
+
+    def _play_round(self, plays: Mapping[str, BucketPlay]) -> None:
+        """Generate one round's pairs for every bucket in ``plays`` and score each adversary.
+
+        The adversaries fit on every training pair the bucket has so far and are scored on the
+        round's new held-out pairs only; each adversary's time budget is shared by all its rounds
+        in the bucket, and one that runs out keeps the counts of its finished rounds and plays no
+        more. In a white-box game the teacher's completions are also scored under both models,
+        for the certificate; with a calibration report, every (prompt, teacher answer, student
+        answer) is kept.
+        """
+        run_seed, round_index = self.setup.run_seed, self.rounds_played
+        asked = {
+            bucket: next_queries(
+                self.budget.acquisition,
+                play.prompts,
+                play.plan,
+                play.rounds[round_index].queries,
+                play.history,
+                run_seed,
+                bucket,
+                round_index,
+            )
+            for bucket, play in plays.items()
+        }
+        every_query = [query for queries in asked.values() for query in queries]
+        started = time.perf_counter()
+        teacher_outputs = iter(generate_role(self.teacher, "teacher", every_query, run_seed))
+        student_outputs = iter(generate_role(self.student, "student", every_query, run_seed))
+        self.generation_seconds += time.perf_counter() - started
+        for bucket, queries in asked.items():
+            play = plays[bucket]
+            bucket_teacher = [next(teacher_outputs) for _ in queries]
+            bucket_student = [next(student_outputs) for _ in queries]
+            if self.calibration is not None:
+                play.answers += list(
+                    zip([q.prompt for q in queries], bucket_teacher, bucket_student, strict=True)
+                )
+            if self.scorers is not None:
+                scoring = time.perf_counter()
+                names = (self.teacher.name, self.student.name)
+                play.tv_terms += tv_terms(*self.scorers, names, queries, bucket_teacher)
+                play.tv_seconds += time.perf_counter() - scoring
+            game = make_game(
+                queries,
+                bucket_teacher,
+                bucket_student,
+                play.rounds[round_index].train,
+                run_seed,
+                bucket,
+                round_index,
+            )
+            play.history.record_queries(queries)
+            play.queries += len(queries)
+            play.train += game.train
+            game = replace(game, train=list(play.train))
+            for adversary in self.adversaries:
+                earlier = play.scores.get(adversary.name)
+                if earlier is not None and earlier.timed_out:
+                    continue
+                spent = 0.0 if earlier is None else earlier.seconds
+                remaining = None if self.seconds is None else max(0.0, self.seconds - spent)
+                score = score_adversary(adversary, game, remaining, run_seed, bucket, round_index)
+                if not score.timed_out:
+                    play.history.record_evidence(
+                        [pair.prompt for pair in game.held_out], score.evidence
+                    )
+                play.scores[adversary.name] = score if earlier is None else earlier.then(score)
+
+    def cells(self) -> list[Cell]:
+        """Every (bucket, adversary) cell with its score so far, bucket by bucket."""
+        return [
+            Cell(
+                bucket,
+                adversary.name,
+                play.scores[adversary.name],
+                self.epsilons[bucket],
+                play.planned_pairs,
+            )
+            for bucket, play in self.plays.items()
+            for adversary in self.adversaries
+        ]
+
+    def _certificates(self) -> dict[str, Certificate]:
+        """Each bucket's white-box certificate, α shared equally by the buckets."""
+        if not self.white_box:
+            return {}
+        alpha = self.split.certificates / len(self.plays)
+        return {
+            bucket: certificate(play.tv_terms, play.queries, alpha, play.tv_seconds)
+            for bucket, play in self.plays.items()
+        }
+
+    def _calibrations(self) -> tuple[dict[str, Calibration], Calibration | None]:
+        """The calibration report per bucket, and over all of them.
+
+        The student's confidences and the agreements are measured in one pass over every
+        bucket's answers; each bucket report's time is its share of that pass.
+        """
+        if self.calibration is None:
+            return {}, None
+        assert isinstance(self.student, TokenScorer)  # checked by calibration.rule_for
+        rule = self.calibration
+        rows = [row for play in self.plays.values() for row in play.answers]
+        confidence, agreed, seconds = measure(rule, self.student, self.student.name, rows)
+        per_bucket: dict[str, Calibration] = {}
+        start = 0
+        for bucket, play in self.plays.items():
+            end = start + len(play.answers)
+            share = seconds * len(play.answers) / len(rows)
+            report = calibration_report(confidence[start:end], agreed[start:end], rule, share)
+            if report is not None:
+                per_bucket[bucket] = report
+            start = end
+        return per_bucket, calibration_report(confidence, agreed, rule, seconds)
+
+    def decide(self) -> Outcome:
+        """Decide the finished game (see :func:`~pytest_bbi.game.decision.decide_game`)."""
+        return decide_game(
+            self.cells(),
+            alpha=self.split,
+            mode=self.mode,
+            epsilon=self.epsilon,
+            train_fraction=self.budget.train_fraction,
+            sequential=self.budget.sequential,
+            queries={bucket: play.queries for bucket, play in self.plays.items()},
+            certificates=self._certificates(),
+        )
+
+    def verdict(self, outcome: Outcome) -> Verdict:
+        """The verdict of the finished game, with its calibration reports when asked for."""
+        results = [result for _, result in outcome.cells]
+        calibrations, overall_calibration = self._calibrations()
+        groups = self.setup.groups
+        every_term = [term for play in self.plays.values() for term in play.tv_terms]
+        return Verdict(
+            passed=outcome.decision in ("indistinguishable", "certified"),
+            decision=outcome.decision,
+            mode=self.mode,
+            epsilon=self.epsilon,
+            alpha=self.alpha,
+            advantage=max(r.advantage for r in results),
+            lower=max(r.lower for r in results),
+            upper=max(r.upper for r in results),
+            queries=sum(play.queries for play in self.plays.values()),
+            seconds=sum(r.seconds for r in results),
+            generation_seconds=self.generation_seconds,
+            adversaries=outcome.adversaries,
+            buckets={
+                bucket: replace(result, calibration=calibrations.get(bucket))
+                for bucket, result in outcome.buckets.items()
+            },
+            seed=self.setup.run_seed,
+            capability=next(iter(groups))
+            if len(groups) == 1 and UNTAGGED not in groups
+            else self.setup.capability,
+            queries_to_decide=outcome.queries_to_decide,
+            budget_queries=self.budget.queries,
+            sequential=self.budget.sequential,
+            acquisition=self.budget.acquisition,
+            rounds=self.rounds_played,
+            certificate=certificate(
+                every_term,
+                self.budget.queries,
+                self.split.certificates,
+                sum(play.tv_seconds for play in self.plays.values()),
+            )
+            if self.white_box
+            else None,
+            skipped=self.skipped,
+            calibration=overall_calibration,
+        )

@@ -1,0 +1,1 @@
+"""Generation: the completion caches shared by xdist workers, progress lines, and seeding."""

@@ -1,0 +1,259 @@
+"""The ``pytest11`` entry point: the hooks that add options, settle the session and report.
+
+Hooks only: the settings live in :mod:`~pytest_bbi.plugin.settings`, the fixtures in
+:mod:`~pytest_bbi.plugin.fixtures`, the verdict ledger and report files in
+:mod:`~pytest_bbi.plugin.ledger`. The engine is imported lazily, so this package never imports
+torch, transformers or sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_bbi.errors import BackendError, ModelSpecError
+from pytest_bbi.plugin import fixtures, settings
+from pytest_bbi.plugin.ledger import Ledger
+from pytest_bbi.plugin.settings import IN_PROCESS_SCHEMES, ROLES, SETTINGS_KEY
+from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
+
+TERMINAL_FD_KEY = pytest.StashKey[int]()
+WATCHER_KEY = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``--bbi-*`` options and ``bbi_*`` ini keys."""
+    group = parser.getgroup("bbi", "behavioral indistinguishability (pytest-bbi)")
+    group.addoption(
+        "--bbi-seed",
+        dest="bbi_seed",
+        default=None,
+        metavar="SEED",
+        help="run seed fixing every draw (an int, or 'random'); default: ini bbi_seed, else 0.",
+    )
+    for role in ROLES:
+        group.addoption(
+            f"--bbi-{role}",
+            dest=f"bbi_{role}",
+            default=None,
+            metavar="SPEC",
+            help=f"model spec of the `{role}` fixture, e.g. hf:path/to/dir or python:mod:factory.",
+        )
+        parser.addini(f"bbi_{role}", f"model spec of the `{role}` fixture.", default="")
+        parser.addini(
+            f"bbi_{role}_options",
+            f"backend options of the `{role}` fixture, one KEY=VALUE per line "
+            "(e.g. temperature=0.7, max_new_tokens=64).",
+            type="linelist",
+            default=[],
+        )
+    group.addoption(
+        "--bbi-device",
+        dest="bbi_device",
+        default=None,
+        metavar="DEVICE",
+        help="torch device of hf: models: cpu, cuda (round-robin over GPUs by xdist worker), "
+        "cuda:1, ...; default: ini bbi_device, else cuda when visible, else cpu.",
+    )
+    parser.addini("bbi_device", "torch device of hf: models (see --bbi-device).", default="")
+    group.addoption(
+        "--bbi-capability",
+        dest="bbi_capability",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only tests marked with this capability (repeatable).",
+    )
+    group.addoption(
+        "--bbi-report",
+        dest="bbi_report",
+        default=None,
+        metavar="PATH.json",
+        help="write every verdict and fingerprint of the session as schema-versioned JSON.",
+    )
+    group.addoption(
+        "--bbi-html",
+        dest="bbi_html",
+        default=None,
+        metavar="PATH.html",
+        help="write a self-contained HTML report with plots of advantage by capability.",
+    )
+    group.addoption(
+        "--bbi-cache-dir",
+        dest="bbi_cache_dir",
+        default=None,
+        metavar="DIR",
+        help="generation cache shared by all workers (default: <rootdir>/.bbi_cache).",
+    )
+    group.addoption(
+        "--bbi-no-cache",
+        dest="bbi_no_cache",
+        action="store_true",
+        help="generate every completion afresh; read and write no cache.",
+    )
+    group.addoption(
+        "--bbi-cache-clear",
+        dest="bbi_cache_clear",
+        action="store_true",
+        help="empty the generation cache at the start of the session.",
+    )
+    parser.addini("bbi_seed", "run seed (an int, or 'random'); default 0.", default="0")
+    parser.addini(
+        "bbi_bucket_epsilon",
+        "per-bucket ε overrides, one BUCKET=VALUE per line (e.g. style=0.2).",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "bbi_bucket_alpha",
+        "per-bucket α overrides, one BUCKET=VALUE per line (e.g. safety=0.01).",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "bbi_capabilities",
+        "extra capability bucket names, one per line, added to the default taxonomy.",
+        type="linelist",
+        default=[],
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker, parse the settings once, and clear the cache if asked."""
+    config.addinivalue_line(
+        "markers",
+        "capability(name): the capability bucket this behavioral test covers "
+        f"(one of {', '.join(DEFAULT_BUCKETS)}, or a name from ini bbi_capabilities).",
+    )
+    config.stash[SETTINGS_KEY] = session = settings.from_config(config)
+    config.pluginmanager.register(Ledger(), "bbi-ledger")
+    config.pluginmanager.register(fixtures, "bbi-fixtures")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")
+    if not hasattr(config, "workerinput") and session.cache_clear:
+        from pytest_bbi.generation.cache import GenerationCache
+
+        with GenerationCache(session.cache_dir) as cache:
+            cache.clear()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """Cap ``-n auto`` at the visible GPUs when fixtures load in-process models onto GPUs.
+
+    Each xdist worker loads its own copy of an in-process (``hf:`` or ``python:``) model; more
+    workers than GPUs would stack copies on one device. Without GPUs, on ``cpu``, or with only
+    served models (``openai:``, ``vllm:``), xdist's own choice stands. (xdist asks before
+    ``pytest_configure``, so this hook reads the options themselves.)
+    """
+    in_process = any(
+        settings.model_spec(config, role).partition(":")[0] in IN_PROCESS_SCHEMES for role in ROLES
+    )
+    if not in_process or settings.device(config) == "cpu":
+        return None
+    from pytest_bbi.models.devices import visible_gpu_count
+
+    gpus = visible_gpu_count()
+    if gpus == 0:
+        return None
+    return max(1, min(gpus, os.cpu_count() or 1))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    """Keep a handle on the terminal before output capturing starts, for progress lines."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        early_config.stash[TERMINAL_FD_KEY] = os.dup(sys.stdout.fileno())
+    return (yield)
+
+
+def _watch_progress(config: pytest.Config) -> None:
+    """In the controller or serial process, print other processes' generation progress."""
+    terminal = config.stash.get(TERMINAL_FD_KEY, None)
+    session = settings.get(config)
+    if terminal is None or hasattr(config, "workerinput") or session.no_cache:
+        return
+    from pytest_bbi.generation.progress import ProgressWatcher
+
+    def write_line(line: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(terminal, f"\n{line}\n".encode(errors="replace"))
+
+    watcher = ProgressWatcher(session.cache_dir / "progress", write_line)
+    watcher.start()
+    config.stash[WATCHER_KEY] = watcher
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start the progress watcher; under xdist, start the fixtures' ``vllm:`` servers once.
+
+    The workers attach to them; the controller, which finishes last, stops them in
+    :func:`pytest_unconfigure`.
+    """
+    config = session.config
+    if config.option.collectonly:
+        return
+    _watch_progress(config)
+    if not config.pluginmanager.hasplugin("dsession"):
+        return
+    for role in settings.get(config).roles.values():
+        if role.scheme != "vllm":
+            continue
+        from pytest_bbi.models.vllm_server import ManagedServer, server_config, split_options
+
+        server_options, _ = split_options(dict(role.options))
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"bbi: starting the vLLM server for the {role.role} ({role.target})"
+            )
+        try:
+            ManagedServer(server_config(role.target, **server_options)).acquire()
+        except (BackendError, ModelSpecError, TypeError) as error:
+            raise pytest.UsageError(f"--bbi-{role.role} / bbi_{role.role}: {error}") from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the progress watcher; let go of managed servers (the last user stops a server)."""
+    watcher = config.stash.get(WATCHER_KEY, None)
+    if watcher is not None:
+        watcher.stop()
+    terminal = config.stash.get(TERMINAL_FD_KEY, None)
+    if terminal is not None:
+        with contextlib.suppress(OSError):
+            os.close(terminal)
+    servers = sys.modules.get("pytest_bbi.models.vllm_server")
+    if servers is not None:
+        servers.release_all()
+
+
+class _XdistSeed:
+    """Sends the controller's run seed to every xdist worker."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["bbi_seed"] = settings.get(node.config).seed
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Print the run seed, so any run can be replayed with ``--bbi-seed``."""
+    return [f"bbi: seed={settings.get(config).seed}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Validate every ``capability`` marker, and keep only ``--bbi-capability`` tests if given."""
+    selected = settings.get(config).selected
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        capability = fixtures.capability(item)
+        (kept if not selected or capability in selected else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept

@@ -1,0 +1,96 @@
+"""The session's ledger of verdicts and fingerprints, and the summary and reports made from it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_bbi._version import __version__
+from pytest_bbi.plugin import settings
+
+VERDICT_PROPERTY = "bbi_verdict"
+"""The ``user_properties`` name under which a test's verdicts travel to the controller."""
+
+FINGERPRINT_PROPERTY = "bbi_fingerprint"
+"""The ``user_properties`` name under which a test's fingerprints travel to the controller."""
+
+
+def recorders(item: pytest.Item) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
+    """Functions that record a verdict and a fingerprint on the running test's report.
+
+    They go through ``user_properties``, which xdist sends from the worker to the controller.
+    """
+
+    def record(verdict: Any) -> None:
+        item.user_properties.append((VERDICT_PROPERTY, verdict.to_dict()))
+
+    def record_fingerprint(document: Any) -> None:
+        item.user_properties.append((FINGERPRINT_PROPERTY, json.loads(document.to_json())))
+
+    return record, record_fingerprint
+
+
+class Ledger:
+    """Collects the recorded verdicts and fingerprints; writes the summary and the reports.
+
+    Registered as a plugin in every process; under xdist only the controller sees the reports
+    of every test, and only it writes.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep the verdicts and fingerprints of each finished test call."""
+        if report.when != "call":
+            return
+        verdicts = [value for name, value in report.user_properties if name == VERDICT_PROPERTY]
+        fingerprints = [
+            value for name, value in report.user_properties if name == FINGERPRINT_PROPERTY
+        ]
+        if verdicts or fingerprints:
+            self.entries.append(
+                {
+                    "nodeid": report.nodeid,
+                    "outcome": report.outcome,
+                    "verdicts": verdicts,
+                    "fingerprints": fingerprints,
+                }
+            )
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        """Print the capability × adversary table once, and write the JSON and HTML reports."""
+        if hasattr(config, "workerinput"):
+            return
+        from pytest_bbi import report
+
+        seed = settings.get(config).seed
+        if self.entries:
+            terminalreporter.write_sep("=", f"bbi: behavioral verdicts (seed={seed})")
+            for line in report.summary_table(self.entries):
+                terminalreporter.write_line(line)
+            calibration = report.calibration_lines(self.entries)
+            if calibration:
+                terminalreporter.write_sep(
+                    "-", "bbi: student calibration (fall back to the teacher)"
+                )
+                for line in calibration:
+                    terminalreporter.write_line(line)
+        document = report.build_report(self.entries, seed=seed, plugin_version=__version__)
+        renderers: tuple[tuple[Any, Callable[[], str]], ...] = (
+            (
+                settings.get(config).report,
+                lambda: json.dumps(document, indent=2, sort_keys=True) + "\n",
+            ),
+            (settings.get(config).html, lambda: report.render_html(document)),
+        )
+        for target, render in renderers:
+            if target is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(render(), encoding="utf-8")
+                terminalreporter.write_line(f"bbi: wrote {target}")

@@ -1,0 +1,124 @@
+"""The session's report document: plain JSON data, its schema, and the helpers that read it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+__all__ = ["REPORT_SCHEMA_VERSION", "build_report", "report_schema"]
+
+REPORT_SCHEMA_VERSION = 1
+"""The version of the report document; bumped whenever its shape changes incompatibly."""
+_REPORT_SCHEMA = "pytest-bbi/report"
+_SCHEMA_FILE = "report_schema.json"
+
+
+def _plain(value: Any) -> Any:
+    """Return ``value`` as JSON data: mappings as dicts with string keys, sequences as lists."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def build_report(
+    entries: Sequence[Mapping[str, Any]], *, seed: int, plugin_version: str
+) -> dict[str, Any]:
+    """Assemble the session's report document.
+
+    Args:
+        entries: one mapping per test, with ``nodeid``, ``outcome``, ``verdicts`` (verdict dicts
+            from :meth:`~pytest_bbi.verdict.Verdict.to_dict`) and ``fingerprints`` (fingerprint
+            documents parsed from JSON).
+        seed: the session's run seed.
+        plugin_version: the installed pytest-bbi version.
+
+    Returns:
+        The report as plain JSON data, tests sorted by node id. It carries no timestamp, so two
+        runs with the same seed differ only in the verdicts' ``seconds`` fields.
+    """
+    return {
+        "schema": _REPORT_SCHEMA,
+        "version": REPORT_SCHEMA_VERSION,
+        "seed": seed,
+        "plugin_version": plugin_version,
+        "tests": [_plain(entry) for entry in sorted_entries(entries)],
+    }
+
+
+def report_schema() -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of the report that :func:`build_report` makes."""
+    text = resources.files("pytest_bbi.report").joinpath(_SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def short_nodeid(nodeid: str) -> str:
+    """``tests/unit/test_x.py::test_y[p]`` → ``test_x.py::test_y[p]``."""
+    path, sep, rest = nodeid.partition("::")
+    return path.rsplit("/", 1)[-1] + sep + rest
+
+
+def cell_status(result: Mapping[str, Any], epsilon: float) -> str:
+    """The one-word verdict on one (bucket, adversary) cell."""
+    if result["timed_out"]:
+        return "timed out"
+    if result["rejected"]:
+        return "rejects"
+    if result["upper"] <= epsilon:
+        return "within ε"
+    return "no evidence"
+
+
+def signed(value: float) -> str:
+    return f"{value:+.3f}"
+
+
+def interval(lower: float, upper: float) -> str:
+    return f"[{signed(lower)}, {signed(upper)}]"
+
+
+def verdict_cells(
+    verdict: Mapping[str, Any],
+) -> Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Every (bucket, adversary result) pair of a verdict, in the order they were decided."""
+    for bucket in verdict["buckets"].values():
+        for result in bucket["adversaries"].values():
+            yield bucket, result
+
+
+def sorted_entries(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return sorted(entries, key=lambda entry: str(entry["nodeid"]))
+
+
+def calibration_rows(verdict: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, calibration) per bucket that has one, then the overall one when there are several."""
+    rows = [
+        (str(bucket["name"]), bucket["calibration"])
+        for bucket in verdict["buckets"].values()
+        if bucket.get("calibration")
+    ]
+    if len(rows) > 1 and verdict.get("calibration"):
+        rows.append(("all buckets", verdict["calibration"]))
+    return rows
+
+
+def recommendation(calibration: Mapping[str, Any]) -> str:
+    """The fallback advice of one calibration report, in words."""
+    if calibration["threshold"] is None:
+        best = max(calibration["operating_points"], key=lambda point: point["lower"])
+        return (
+            f"no threshold shows agreement ≥ {calibration['target']:g}: fall back to the teacher "
+            f"always, or measure more queries (the best: its {best['coverage']:.0%} most "
+            f"confident answers agree at {best['agreement']:.2f}, ≥ {best['lower']:.2f})"
+        )
+    if calibration["coverage"] >= 1.0:
+        return "no fallback needed"
+    return (
+        f"fall back below {calibration['threshold']:.3f}: the student serves "
+        f"{calibration['coverage']:.0%} at agreement {calibration['served_agreement']:.2f} "
+        f"(≥ {calibration['served_lower']:.2f})"
+    )
