@@ -21,20 +21,22 @@ from pytest_bbi.strategies._buckets import (
     safety_prompts,
     style_prompts,
 )
-from pytest_bbi.strategies._edge_cases import edge_cases
-from pytest_bbi.strategies._perturbations import (
+from pytest_bbi.strategies._characters import (
     casing,
     confusables,
+    punctuation,
+    typos,
+    whitespace,
+    zero_width,
+)
+from pytest_bbi.strategies._edge_cases import edge_cases
+from pytest_bbi.strategies._perturbations import (
     injection_suffixes,
     long_inputs,
     name_swaps,
     negations,
     number_swaps,
     perturbed,
-    punctuation,
-    typos,
-    whitespace,
-    zero_width,
 )
 
 __all__ = [

@@ -18,7 +18,7 @@ from hypothesis.errors import InvalidArgument
 import pytest_bbi.strategies as S
 from pytest_bbi.prompts import draw
 from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
-from pytest_bbi.strategies._perturbations import ZERO_WIDTH
+from pytest_bbi.strategies._characters import ZERO_WIDTH
 from pytest_bbi.strategies._vocabulary import FILLER_SENTENCES, NAME_GROUPS
 
 DRAWS = 1000
