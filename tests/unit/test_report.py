@@ -1,7 +1,8 @@
-"""The session report: its JSON schema, the terminal summary table and the HTML page."""
+"""report/: the failure message, the JSON document and its schema, the terminal table, HTML."""
 
 import copy
 import dataclasses
+import itertools
 import json
 import re
 
@@ -447,3 +448,50 @@ def test_a_sequential_verdict_shows_queries_spent_of_the_budget_and_validates():
     document = build_report([{**entry, "fingerprints": []}], seed=0, plugin_version="0.1.0")
     _validator().validate(document)
     assert "63 of 1000 queries in 1 round (disagreement acquisition)" in render_html(document)
+
+
+# -- the package, the failure message, escaping and plots ----------------------------------------
+
+
+def test_the_package_exports_what_the_plugin_renders_with():
+    import pytest_bbi.report as package
+    from pytest_bbi.report import html, terminal
+
+    assert package.render_html is html.render_html
+    assert package.summary_table is terminal.summary_table
+    assert package.report_schema()["title"]
+
+
+def test_the_failure_message_names_the_buckets_and_the_telling_pairs():
+    from pytest_bbi.report import format_verdict
+
+    message = format_verdict(_distinguishable(), "teacher", "student")
+    assert message.startswith(
+        "student 'student' is distinguishable from teacher 'teacher' on capability 'robustness'"
+    )
+    assert "the answer is 4!!" in message
+    inconclusive = format_verdict(_inconclusive(), "teacher", "student")
+    assert inconclusive.startswith("cannot certify student 'student' against teacher 'teacher'")
+
+
+def test_escaping_shows_hidden_code_points_and_keeps_attributes_safe():
+    from pytest_bbi.report.escaping import escape_attr, escape_text
+
+    assert escape_text(ZERO_WIDTH) == (
+        'pay<span class="cp">U+200B</span>pal <span class="cp">U+202E</span>evil'
+    )
+    assert escape_text("<b>\n\t</b>") == "&lt;b&gt;\n\t&lt;/b&gt;"
+    assert escape_text("x" * 10, limit=4) == "xxx…"
+    assert escape_attr('a"b\ud800\x07') == "a&quot;b\ufffd\ufffd"
+
+
+def test_the_advantage_plot_draws_one_cell_per_result_and_one_line_per_epsilon_run():
+    from pytest_bbi.report.plots import advantage_plot
+
+    verdict = json.loads(json.dumps(_distinguishable().to_dict()))
+    svg = advantage_plot(verdict)
+    results = sum(len(bucket["adversaries"]) for bucket in verdict["buckets"].values())
+    assert svg.count('<g class="cell') == results
+    epsilons = [bucket["epsilon"] for bucket in verdict["buckets"].values()]
+    runs = 1 + sum(a != b for a, b in itertools.pairwise(epsilons))
+    assert svg.count('<line class="epsilon"') == runs
