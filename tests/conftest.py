@@ -1,4 +1,5 @@
-"""Project-wide test settings: offline mode, derandomized Hypothesis, the ``--runslow`` gate."""
+"""Project-wide test settings: offline mode, derandomized Hypothesis, the ``--runslow`` and
+``--replications`` gates."""
 
 import os
 
@@ -17,12 +18,26 @@ def pytest_addoption(parser):
     parser.addoption(
         "--runslow", action="store_true", default=False, help="also run tests marked slow"
     )
+    parser.addoption(
+        "--replications",
+        action="store_true",
+        default=False,
+        help="also run the seeded end-to-end replications (marked replication)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
+    gates = {
+        "slow": (config.getoption("--runslow"), "slow: run with --runslow"),
+        "replication": (
+            config.getoption("--replications"),
+            "a seeded replication of the whole game: run with --replications",
+        ),
+    }
+    for marker, (wanted, reason) in gates.items():
+        if wanted:
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)

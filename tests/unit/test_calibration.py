@@ -1,109 +1,199 @@
-"""Calibration by design: A/A false-fail rate ≤ α (+3σ) in detect mode; certify's two outcomes."""
+"""game/calibration.py: the student's confidence against agreement, and the fallback threshold."""
 
+import json
 import math
+import random
 
+import jsonschema
 import pytest
-from scripted import PROMPTS, teacher_fn, tic_fn
+from scripted import PROMPTS, HedgingStudent, steady_fn, teacher_fn
 
 import pytest_bbi as bbi
+from pytest_bbi.game.calibration import Calibrate, agreements, auroc, calibration_report
 from pytest_bbi.models import from_callable
+from pytest_bbi.report import report_schema
 
-TEACHER = from_callable(teacher_fn, name="teacher")
-TIC = from_callable(tic_fn, name="tic-student")
-ALPHA = 0.05
-REPLICATIONS = 200
-
-
-class LengthAdversary:
-    """Names as teacher the completion whose length is closer to the teachers' mean in training."""
-
-    name = "length"
-
-    def decide(self, train, trials, deadline):
-        teacher_mean = sum(len(pair.teacher) for pair in train) / len(train)
-        student_mean = sum(len(pair.student) for pair in train) / len(train)
-        probabilities = []
-        for trial in trials:
-            first = abs(len(trial.first) - teacher_mean) - abs(len(trial.first) - student_mean)
-            second = abs(len(trial.second) - teacher_mean) - abs(len(trial.second) - student_mean)
-            probabilities.append(0.5 if first == second else (0.9 if first < second else 0.1))
-        return probabilities
+TEACHER = from_callable(steady_fn, name="steady-teacher")
+BUDGET = bbi.Budget(queries=200, adversaries=["stylometric"])
 
 
-def test_teacher_against_itself_fails_at_most_alpha_plus_three_sigma():
-    """H0 holds with equality (ε = 0, identical distributions, independent seeds per role)."""
-    budget = bbi.Budget(queries=120, adversaries=["stylometric", LengthAdversary()])
-    failures = 0
-    for seed in range(REPLICATIONS):
-        try:
-            bbi.assert_indistinguishable(
-                TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.0, alpha=ALPHA, seed=seed
-            )
-        except bbi.BehaviorFailure:
-            failures += 1
-    sigma = math.sqrt(ALPHA * (1 - ALPHA) / REPLICATIONS)
-    assert failures / REPLICATIONS <= ALPHA + 3 * sigma, (
-        f"{failures}/{REPLICATIONS} A/A runs failed"
-    )
+def test_auroc_ranks_agreeing_answers_above_disagreeing_ones():
+    assert auroc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
+    assert auroc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
+    assert auroc([0.5, 0.5, 0.5, 0.5], [True, False, True, False]) == 0.5
+    assert auroc([0.3, 0.1, 0.2], [True, False, False]) == 1.0
+    assert auroc([0.3, 0.3, 0.1], [True, False, False]) == 0.75  # a tie counts half
+    assert auroc([0.1, 0.2], [True, True]) is None
 
 
-def test_detect_has_power_against_a_tic_on_the_same_seeds():
-    budget = bbi.Budget(queries=300, adversaries=["stylometric", LengthAdversary()])
-    failures = 0
-    for seed in range(20):
-        try:
-            bbi.assert_indistinguishable(
-                TEACHER, TIC, PROMPTS, budget=budget, epsilon=0.0, alpha=ALPHA, seed=seed
-            )
-        except bbi.BehaviorFailure:
-            failures += 1
-    assert failures >= 18
+def test_the_threshold_is_the_lowest_one_whose_served_answers_reach_the_target():
+    # 200 answers: the 100 most confident all agree, the other 100 never do.
+    confidences = [-index / 100 for index in range(200)]
+    agreed = [index < 100 for index in range(200)]
+    report = calibration_report(confidences, agreed, Calibrate(target=0.9, bins=4))
+    assert report is not None
+    assert report.threshold == confidences[99]  # serve the 50% most confident
+    assert report.coverage == 0.5
+    assert report.served_agreement == 1.0
+    assert report.served_lower == pytest.approx(0.005 ** (1 / 100))
+    assert report.agreement == 0.5
+    assert report.auroc == 1.0
+    assert [b.agreement for b in report.bins] == [0.0, 0.0, 1.0, 1.0]
+    assert sum(b.samples for b in report.bins) == 200
+    assert [round(p.coverage, 2) for p in report.operating_points] == [
+        1.0,
+        0.9,
+        0.8,
+        0.7,
+        0.6,
+        0.5,
+        0.4,
+        0.3,
+        0.2,
+        0.1,
+    ]
 
 
-def test_certify_passes_an_identical_pair_at_large_n():
-    verdict = bbi.assert_indistinguishable(
-        TEACHER,
-        TEACHER,
-        PROMPTS,
-        budget=bbi.Budget(queries=3000, adversaries=["stylometric"]),
-        epsilon=0.1,
-        mode="certify",
-        seed=1,
-    )
-    assert verdict.decision == "certified"
-    assert verdict.upper <= 0.1
-    assert verdict.adversaries["stylometric"].total == 1500
+def test_no_threshold_when_even_the_most_confident_answers_miss_the_target():
+    confidences = [-index / 10 for index in range(40)]
+    agreed = [index % 2 == 0 for index in range(40)]
+    report = calibration_report(confidences, agreed, Calibrate(target=0.9))
+    assert report is not None
+    assert report.threshold is None
+    assert report.coverage == 0.0
+    assert report.served_agreement is None
+    assert report.served_lower is None
+    assert calibration_report([], [], Calibrate()) is None
 
 
-def test_certify_fails_a_clearly_different_pair_as_distinguishable():
-    with pytest.raises(bbi.Distinguishable) as failure:
+def test_no_fallback_is_needed_when_every_answer_agrees():
+    report = calibration_report([-0.5] * 60 + [-2.0] * 60, [True] * 120, Calibrate(target=0.9))
+    assert report is not None
+    assert report.threshold == -2.0
+    assert report.coverage == 1.0
+    assert report.auroc is None
+
+
+def _true_served_agreement(threshold, slope, middle):
+    """E[P(agree | c) | c ≥ threshold] for c ~ U(-5, 0) and P(agree | c) = σ(slope·(c − middle))."""
+
+    def integral(c):
+        return math.log1p(math.exp(slope * (c - middle))) / slope
+
+    return (integral(0.0) - integral(threshold)) / (0.0 - threshold)
+
+
+def test_a_recommended_threshold_misses_the_target_at_most_alpha_of_the_time():
+    """Over seeded replications from a population with known agreement by confidence, the
+    served answers' true agreement falls below the target in at most α (+3σ) of the runs where
+    a threshold is recommended, and a threshold is recommended in most runs (power)."""
+    slope, middle, target, alpha = 2.0, -3.0, 0.85, 0.1
+    rule = Calibrate(target=target, alpha=alpha)
+    replications, misses, recommended = 400, 0, 0
+    for seed in range(replications):
+        rng = random.Random(seed)
+        confidences = [rng.uniform(-5.0, 0.0) for _ in range(300)]
+        agreed = [rng.random() < 1 / (1 + math.exp(-slope * (c - middle))) for c in confidences]
+        report = calibration_report(confidences, agreed, rule)
+        if report.threshold is None:
+            continue
+        recommended += 1
+        misses += _true_served_agreement(report.threshold, slope, middle) < target
+    bound = alpha + 3 * math.sqrt(alpha * (1 - alpha) / replications)
+    assert misses / replications <= bound, (misses, recommended)
+    assert recommended >= 0.8 * replications
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"target": 0}, "target=0"),
+        ({"target": 1.5}, "lies in \\(0, 1\\]"),
+        ({"agreement": "fuzzy"}, "'embedding', 'exact', or a function"),
+        ({"similarity": 2}, "cosine similarity lies in"),
+        ({"alpha": 1.0}, "error level lies in"),
+        ({"bins": 0}, "bins=0"),
+        ({"bins": True}, "bins=True"),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(settings, message):
+    with pytest.raises(bbi.BudgetError, match=message):
+        Calibrate(**settings)
+
+
+def test_calibrate_takes_true_or_settings_only():
+    with pytest.raises(bbi.BudgetError, match="pass True for the default report"):
         bbi.assert_indistinguishable(
-            TEACHER,
-            TIC,
-            PROMPTS,
-            budget=bbi.Budget(queries=600, adversaries=["stylometric"]),
-            epsilon=0.1,
-            mode="certify",
-            seed=1,
+            TEACHER, HedgingStudent(), PROMPTS, budget=BUDGET, epsilon=0.5, calibrate="yes"
         )
-    assert not isinstance(failure.value, bbi.Inconclusive)
-    assert failure.value.verdict.decision == "distinguishable"
-    assert failure.value.verdict.lower > 0.1
 
 
-def test_certify_with_too_few_queries_is_inconclusive_and_says_how_many_would_decide():
-    with pytest.raises(bbi.Inconclusive) as failure:
+def test_agreement_rules():
+    exact = Calibrate(agreement="exact")
+    assert agreements(exact, ["The  answer\n", "yes"], ["the answer", "no"]) == [True, False]
+    first_word = Calibrate(agreement=lambda teacher, student: teacher[:1] == student[:1])
+    assert agreements(first_word, ["abc", "xyz"], ["aaa", "abc"]) == [True, False]
+    assert first_word.rule == "<lambda>"
+    assert Calibrate(similarity=0.75).rule == "embedding cosine ≥ 0.75"
+
+
+def test_a_student_without_token_log_probabilities_is_refused_before_generating():
+    calls = []
+
+    def student_fn(prompt, seed):
+        calls.append(prompt)
+        return teacher_fn(prompt, seed)
+
+    student = from_callable(student_fn, name="opaque-student")
+    with pytest.raises(bbi.BudgetError, match="cannot report token log-probabilities"):
         bbi.assert_indistinguishable(
-            TEACHER,
-            TEACHER,
-            PROMPTS,
-            budget=bbi.Budget(queries=100, adversaries=["stylometric"]),
-            epsilon=0.1,
-            mode="certify",
-            seed=1,
+            TEACHER, student, PROMPTS, budget=BUDGET, epsilon=0.5, calibrate=True
         )
-    verdict = failure.value.verdict
-    assert verdict.decision == "inconclusive"
-    assert verdict.queries_to_decide is not None
-    assert verdict.queries_to_decide > 100
-    assert f"about {verdict.queries_to_decide} queries would likely decide" in str(failure.value)
+    assert calls == []
+
+
+def test_the_verdict_carries_the_report_per_bucket_and_over_all():
+    student = HedgingStudent(unsure_every=4)
+    prompts = {"factual": PROMPTS[:25], "style": PROMPTS[25:]}
+    rule = Calibrate(agreement="exact", target=0.9)
+    try:
+        verdict = bbi.assert_indistinguishable(
+            TEACHER, student, prompts, budget=BUDGET, epsilon=0.1, calibrate=rule
+        )
+    except bbi.BehaviorFailure as failure:  # the hedges give the student away; fine here
+        verdict = failure.verdict
+    assert student.scored == 200  # every query's answer scored once, in one pass
+    overall = verdict.calibration
+    assert overall is not None
+    assert overall.samples == 200
+    assert overall.rule == "exact match"
+    # The hedges are exactly the disagreements and exactly the unconfident answers.
+    assert overall.auroc == 1.0
+    assert overall.threshold is not None
+    assert overall.threshold > -1.0
+    assert overall.served_agreement == 1.0
+    assert overall.served_lower >= 0.9
+    assert 0.6 <= overall.coverage <= 0.9
+    for name in ("factual", "style"):
+        bucket = verdict.buckets[name].calibration
+        assert bucket is not None
+        assert bucket.samples == 100
+    assert sum(verdict.buckets[n].calibration.agreeing for n in prompts) == overall.agreeing
+    fingerprint = verdict.fingerprint
+    assert fingerprint.statistics["factual"]["calibration:agreement"]["n"] == 100
+    assert fingerprint.statistics["style"]["calibration:confidence"]["type"] == "mean"
+    assert set(fingerprint.metadata["calibration"]) == {"factual", "style"}
+    schema = report_schema()
+    document = json.loads(json.dumps(verdict.to_dict()))
+    jsonschema.validate(document, {"$ref": "#/$defs/verdict", "$defs": schema["$defs"]})
+
+
+def test_without_calibrate_there_is_no_report():
+    verdict = bbi.assert_indistinguishable(TEACHER, TEACHER, PROMPTS, budget=BUDGET, epsilon=0.5)
+    assert verdict.calibration is None
+    assert all(bucket.calibration is None for bucket in verdict.buckets.values())
+    assert not any(
+        name.startswith("calibration:")
+        for fields in verdict.fingerprint.statistics.values()
+        for name in fields
+    )

@@ -95,6 +95,7 @@ def _verdict(student, budget, **kwargs):
 COVERAGE_REPLICATIONS = 500
 
 
+@pytest.mark.replication
 def test_fixed_n_bounds_each_cover_the_true_advantage():
     """Fixed-n: each one-sided Clopper–Pearson bound holds with probability ≥ 1 − α."""
     student = from_callable(partial(tic_fn, rate=TIC_RATE), name="tic-student")
@@ -109,6 +110,7 @@ def test_fixed_n_bounds_each_cover_the_true_advantage():
     assert upper_holds / COVERAGE_REPLICATIONS >= floor
 
 
+@pytest.mark.replication
 @pytest.mark.parametrize(
     ("epsilon", "stops_early"),
     [(0.0, True), (TIC_RATE, False)],
@@ -139,6 +141,7 @@ def test_sequential_interval_covers_the_true_advantage_where_the_game_stops(epsi
 AA_REPLICATIONS = 200
 
 
+@pytest.mark.replication
 @pytest.mark.parametrize("acquisition", ["stratified", "disagreement"])
 def test_teacher_against_itself_fails_at_most_alpha_plus_three_sigma(acquisition):
     """ε = 0 and identical distributions: H0 holds with equality in every round, including
