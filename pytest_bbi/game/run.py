@@ -77,13 +77,10 @@ class GameRun:
         self.budget = budget
         self.mode = mode
         self.epsilon = float(epsilon)
-        overrides = setup.context
-        self.epsilons = {b: overrides.bucket_epsilon.get(b, self.epsilon) for b in setup.groups}
+        ini = setup.context  # the ini's per-bucket overrides
+        self.epsilons = {b: ini.bucket_epsilon.get(b, self.epsilon) for b in setup.groups}
         self.alpha = min(
-            [
-                float(alpha),
-                *(overrides.bucket_alpha[b] for b in setup.groups if b in overrides.bucket_alpha),
-            ]
+            [float(alpha), *(ini.bucket_alpha[b] for b in setup.groups if b in ini.bucket_alpha)]
         )
         self.scorers: tuple[Scorer, Scorer] | None = (
             (teacher, student)
@@ -107,8 +104,8 @@ class GameRun:
             )
             for bucket in setup.groups
         }
+        # Each adversary's time budget in each bucket.
         self.seconds = None if budget.seconds is None else budget.seconds / len(setup.groups)
-        """Each adversary's time budget in each bucket."""
         self.generation_seconds = 0.0
         self.rounds_played = 0
 
