@@ -2,7 +2,6 @@
 
 import json
 import math
-import pathlib
 import random
 
 import jsonschema
@@ -14,6 +13,7 @@ from pytest_bbi.adversaries import Binding, Deadline, Trial, resolve
 from pytest_bbi.adversaries.likelihood import LikelihoodAdversary
 from pytest_bbi.errors import AdversaryError, ModelOutputError
 from pytest_bbi.models import Scorer, from_callable
+from pytest_bbi.report import report_schema
 
 
 class TableModel:
@@ -164,9 +164,7 @@ def test_per_bucket_certificates_split_alpha_over_buckets():
 
 
 def test_the_certificate_and_skips_are_valid_report_json():
-    schema = json.loads(
-        (pathlib.Path(bbi.__file__).parent / "report_schema.json").read_text(encoding="utf-8")
-    )
+    schema = report_schema()
     verdict = bbi.assert_indistinguishable(
         TEACHER, COPY, PROMPTS, budget=bbi.Budget(queries=40), epsilon=0.5, seed=0
     )
