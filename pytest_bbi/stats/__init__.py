@@ -6,6 +6,9 @@ whichever module owns it:
 - :mod:`~pytest_bbi.stats.binomial`: exact binomial tests, Clopper–Pearson and Chernoff bounds.
 - :mod:`~pytest_bbi.stats.family`: Holm's step-down and the intersection–union test.
 - :mod:`~pytest_bbi.stats.mixture`: the normal-mixture confidence sequence (the first engine's).
+- :mod:`~pytest_bbi.stats.sequential`: exact group-sequential designs with alpha spending.
+- :mod:`~pytest_bbi.stats.stagewise`: their power, conditional power and point estimate.
+- :mod:`~pytest_bbi.stats.power`: the detectable advantage and the planner's arithmetic.
 - :mod:`~pytest_bbi.stats.whitebox`: total-variation terms for the white-box certificate.
 """
 
@@ -31,6 +34,32 @@ from pytest_bbi.stats.mixture import (
     confidence_sequence_radius,
     pairs_to_decide_sequentially,
 )
+from pytest_bbi.stats.power import (
+    MAX_PLANNED_QUERIES,
+    MAX_SEQUENTIAL_QUERIES,
+    Mode,
+    critical_count,
+    detectable_advantage,
+    fixed_n_power,
+    pairs_to_certify,
+    queries_needed,
+)
+from pytest_bbi.stats.sequential import (
+    NESTED_LEVEL_LIMIT,
+    GroupSequentialDesign,
+    Spending,
+    alpha_spending,
+    group_sequential_design,
+    sequential_lower_bound,
+    sequential_p_value,
+    sequential_upper_bound,
+)
+from pytest_bbi.stats.stagewise import (
+    OperatingCharacteristics,
+    conditional_power,
+    median_unbiased_accuracy,
+    operating_characteristics,
+)
 from pytest_bbi.stats.whitebox import (
     advantage_bound_from_tv,
     pairwise_tv_terms,
@@ -40,26 +69,46 @@ from pytest_bbi.stats.whitebox import (
 
 __all__ = [
     "MAX_PAIRS_TO_DECIDE",
+    "MAX_PLANNED_QUERIES",
+    "MAX_SEQUENTIAL_QUERIES",
+    "NESTED_LEVEL_LIMIT",
     "Alternative",
     "FamilyDecision",
+    "GroupSequentialDesign",
+    "Mode",
+    "OperatingCharacteristics",
+    "Spending",
     "accuracy_threshold",
     "advantage_bound_from_tv",
+    "alpha_spending",
     "anytime_p_value",
     "binomial_p_value",
     "clopper_pearson",
     "clopper_pearson_lower",
     "clopper_pearson_upper",
+    "conditional_power",
     "confidence_sequence",
     "confidence_sequence_radius",
+    "critical_count",
+    "detectable_advantage",
+    "fixed_n_power",
+    "group_sequential_design",
     "held_out_pairs_to_decide",
     "holm",
     "holm_adjusted",
     "intersection_union",
     "mean_lower_bound",
     "mean_upper_bound",
+    "median_unbiased_accuracy",
+    "operating_characteristics",
+    "pairs_to_certify",
     "pairs_to_decide_sequentially",
     "pairwise_tv_terms",
     "queries_bound_from_tv",
+    "queries_needed",
+    "sequential_lower_bound",
+    "sequential_p_value",
+    "sequential_upper_bound",
     "to_advantage",
     "tv_terms",
 ]
