@@ -8,12 +8,14 @@ whichever module owns it:
 - :mod:`~pytest_bbi.stats.mixture`: the normal-mixture confidence sequence (the first engine's).
 - :mod:`~pytest_bbi.stats.sequential`: exact group-sequential designs with alpha spending.
 - :mod:`~pytest_bbi.stats.stagewise`: their power, conditional power and point estimate.
+- :mod:`~pytest_bbi.stats.betting`: betting confidence sequences for importance-weighted pairs.
 - :mod:`~pytest_bbi.stats.power`: the detectable advantage and the planner's arithmetic.
 - :mod:`~pytest_bbi.stats.whitebox`: total-variation terms for the white-box certificate.
 """
 
 from __future__ import annotations
 
+from pytest_bbi.stats.betting import betting_lower_bound, betting_p_value, betting_upper_bound
 from pytest_bbi.stats.binomial import (
     MAX_PAIRS_TO_DECIDE,
     Alternative,
@@ -82,6 +84,9 @@ __all__ = [
     "advantage_bound_from_tv",
     "alpha_spending",
     "anytime_p_value",
+    "betting_lower_bound",
+    "betting_p_value",
+    "betting_upper_bound",
     "binomial_p_value",
     "clopper_pearson",
     "clopper_pearson_lower",
