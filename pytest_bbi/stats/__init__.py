@@ -11,6 +11,7 @@ whichever module owns it:
 - :mod:`~pytest_bbi.stats.betting`: betting confidence sequences for importance-weighted pairs.
 - :mod:`~pytest_bbi.stats.power`: the detectable advantage and the planner's arithmetic.
 - :mod:`~pytest_bbi.stats.whitebox`: total-variation terms for the white-box certificate.
+- :mod:`~pytest_bbi.stats.selection`: fixed-sequence testing of fallback thresholds.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ from pytest_bbi.stats.power import (
     pairs_to_certify,
     queries_needed,
 )
+from pytest_bbi.stats.selection import (
+    ThresholdSelection,
+    ThresholdTest,
+    fixed_sequence_threshold,
+    per_prompt_rows,
+)
 from pytest_bbi.stats.sequential import (
     NESTED_LEVEL_LIMIT,
     GroupSequentialDesign,
@@ -80,6 +87,8 @@ __all__ = [
     "Mode",
     "OperatingCharacteristics",
     "Spending",
+    "ThresholdSelection",
+    "ThresholdTest",
     "accuracy_threshold",
     "advantage_bound_from_tv",
     "alpha_spending",
@@ -97,6 +106,7 @@ __all__ = [
     "critical_count",
     "detectable_advantage",
     "fixed_n_power",
+    "fixed_sequence_threshold",
     "group_sequential_design",
     "held_out_pairs_to_decide",
     "holm",
@@ -109,6 +119,7 @@ __all__ = [
     "pairs_to_certify",
     "pairs_to_decide_sequentially",
     "pairwise_tv_terms",
+    "per_prompt_rows",
     "queries_bound_from_tv",
     "queries_needed",
     "sequential_lower_bound",
