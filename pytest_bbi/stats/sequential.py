@@ -27,8 +27,9 @@ adversaries refit, and may depend on what happened before), the probability of e
 at most its value when every pair has accuracy exactly p0: the probability of crossing from any
 state is nondecreasing in the current count (a monotone coupling), so by backward induction each
 conditional step is dominated by the step at p0. The design is therefore exact-conservative for
-detect with refitting adversaries; certify, the mirror image, needs each pair's accuracy at
-least p0 and so should freeze the adversary it speaks for.
+detect with refitting adversaries. Certify is the mirror image: its level holds when every
+pair's accuracy is at least p0 whenever the claim is false, which the weak early fits of a
+refitting adversary break, so a certificate should test a frozen adversary, the one it names.
 
 **Futility** is non-binding: the efficacy boundaries ignore it, so stopping a cell early for
 futility (say when :func:`conditional_power` is low, or when the opposite design crosses) can

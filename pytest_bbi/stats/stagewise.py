@@ -83,12 +83,18 @@ def operating_characteristics(
     stops: list[float] = []
     for index, n in enumerate(design.looks):
         alive = np.convolve(alive, _step(n - previous_n, accuracy))
-        up = float(alive[upper[index] :].sum())
-        alive[upper[index] :] = 0.0
-        down = float(alive[: lower[index] + 1].sum())
-        alive[: lower[index] + 1] = 0.0
-        power += up if design.alternative == "greater" else down
-        stop = up + down if index + 1 < len(design.looks) else up + down + float(alive.sum())
+        upward, downward = slice(upper[index], None), slice(0, lower[index] + 1)
+        efficacy, other = (
+            (upward, downward) if design.alternative == "greater" else (downward, upward)
+        )
+        rejected = float(alive[efficacy].sum())
+        alive[efficacy] = 0.0  # where both cross at one look, the rejection stands
+        stopped = float(alive[other].sum())
+        alive[other] = 0.0
+        power += rejected
+        stop = rejected + stopped
+        if index + 1 == len(design.looks):
+            stop += float(alive.sum())
         stops.append(stop)
         expected += stop * n
         previous_n = n
@@ -149,14 +155,15 @@ def median_unbiased_accuracy(
 
     k/n after an early stop for efficacy overstates the accuracy (the game stopped *because*
     the count ran high). The stage-wise ordering of the sample space (Jennison & Turnbull 2000,
-    §8.4) ranks an upward exit at an earlier look above everything later, and outcomes at the same
-    look by their count. The game stops at look c, the first look where one of ``designs``
-    crossed, or the last look given; the event "at least as high as observed in this ordering"
-    is increasing in every pair's outcome, so its probability rises with the accuracy, and the
-    estimate is the accuracy p̂ at which P(higher) + ½·P(same) = ½ (a mid-p median). It is
-    median-unbiased, up to discreteness, when the game stops by these designs or at a look fixed
-    in advance; when other cells decide the stop it is a bias-adjusted estimate without that
-    guarantee. With no designs it is the mid-p median estimate of k_τ/n_τ.
+    ch. 8) ranks an upward exit at an earlier look above every path that went on, a downward
+    exit below them, and outcomes at the same look by their count. The game stops at look c, the
+    first look where one of ``designs`` crossed, or the last look given; the event "at least as
+    high as observed in this ordering" is increasing in every pair's outcome, so its probability
+    rises with the accuracy, and the estimate is the accuracy p̂ at which P(higher) +
+    ½·P(same) = ½ (a mid-p median). It is median-unbiased, up to discreteness, when the game
+    stops by these designs or at a look fixed in advance; when other cells decide the stop it is
+    a bias-adjusted estimate without that guarantee. With no designs it is the mid-p median
+    estimate of k_τ/n_τ.
 
     Args:
         looks: the cumulative held-out pairs per look.

@@ -244,6 +244,15 @@ def test_operating_characteristics_match_a_simulation_and_futility_only_lowers_t
         assert abs(pairs - plain.expected_pairs) <= 3 * sd / math.sqrt(GAMES)
     with pytest.raises(ValueError, match="opposite alternative"):
         operating_characteristics(design, 0.6, futility=design)
+    # where the efficacy and futility regions overlap at a look, the rejection stands
+    certify = group_sequential_design((10, 20), 0.9, 0.3, alternative="less")
+    overlapping = group_sequential_design((10, 20), 0.2, 0.3)
+    assert overlapping.boundaries[0] <= certify.boundaries[0]
+    for accuracy in (0.3, 0.6, 0.9):
+        alone = operating_characteristics(certify, accuracy)
+        both = operating_characteristics(certify, accuracy, futility=overlapping)
+        assert both.stop_probabilities[0] == pytest.approx(1.0)
+        assert both.power == pytest.approx(alone.stop_probabilities[0])  # every stop at look 1
 
 
 def test_conditional_power_matches_a_simulation_from_the_state() -> None:
