@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +23,8 @@ from pytest_bbi.stats import (
     held_out_pairs_to_decide,
     holm,
     holm_adjusted,
+    mean_lower_bound,
+    mean_upper_bound,
     to_advantage,
 )
 
@@ -77,6 +81,35 @@ def test_binomial_p_value_edges() -> None:
     assert binomial_p_value(10, 10, 0.5) == pytest.approx(0.5**10)
     assert binomial_p_value(3, 10, 0.0) == 0.0
     assert binomial_p_value(10, 10, 1.0) == 1.0
+
+
+@pytest.mark.parametrize("p0", [0.5, 0.55, 0.75])
+def test_binomial_p_value_less_matches_binomtest_and_the_upper_bound(p0: float) -> None:
+    for n in range(1, 61, 7):
+        for k in range(n + 1):
+            expected = binomtest(k, n, p0, alternative="less").pvalue
+            got = binomial_p_value(k, n, p0, "less")
+            assert got == pytest.approx(expected, rel=REL, abs=ABS), (k, n, p0)
+            upper = clopper_pearson_upper(k, n, 0.05)
+            if abs(upper - p0) > 1e-9:
+                assert (got <= 0.05) == (upper < p0)
+    assert binomial_p_value(0, 0, p0, "less") == 1.0
+    assert binomial_p_value(5, 5, p0, "less") == 1.0
+    with pytest.raises(ValueError, match="alternative must be"):
+        binomial_p_value(1, 2, p0, "two-sided")  # type: ignore[arg-type]
+
+
+def test_mean_lower_bound_mirrors_the_upper_bound() -> None:
+    values = [0.2, 0.9, 1.0, 0.7, 0.6]
+    mirrored = [1 - v for v in values]
+    assert mean_lower_bound(values, 0.1) == pytest.approx(1 - mean_upper_bound(mirrored, 0.1))
+    assert mean_lower_bound([], 0.1) == 0.0
+    assert mean_lower_bound([1.0] * 50, 0.05) == pytest.approx(0.05 ** (1 / 50))
+    assert mean_lower_bound(values, 0.1) < sum(values) / len(values)
+    rng = np.random.default_rng(97)
+    draws = rng.beta(4, 2, size=(2000, 60))  # mean 2/3, fractional values
+    covered = np.mean([mean_lower_bound(row.tolist(), 0.05) <= 2 / 3 for row in draws])
+    assert covered >= 1 - 0.05 - 3 * math.sqrt(0.05 * 0.95 / 2000)
 
 
 @pytest.mark.parametrize("alpha", [0.01, 0.05, 0.1, 0.32])
@@ -336,10 +369,47 @@ def test_invalid_arguments_raise(call: Callable[[], object], match: str) -> None
         call()
 
 
-def test_module_is_pure() -> None:
-    source = stats.__file__
-    assert source is not None
-    with open(source, encoding="utf-8") as handle:
-        text = handle.read()
-    for forbidden in ("import pytest", "import torch", "import transformers", "sklearn"):
-        assert forbidden not in text
+ORIGINAL_NAMES = (
+    "MAX_PAIRS_TO_DECIDE",
+    "accuracy_threshold",
+    "advantage_bound_from_tv",
+    "anytime_p_value",
+    "binomial_p_value",
+    "clopper_pearson",
+    "clopper_pearson_lower",
+    "clopper_pearson_upper",
+    "confidence_sequence",
+    "confidence_sequence_radius",
+    "held_out_pairs_to_decide",
+    "holm",
+    "holm_adjusted",
+    "mean_upper_bound",
+    "pairs_to_decide_sequentially",
+    "queries_bound_from_tv",
+    "to_advantage",
+    "tv_terms",
+)
+"""The public names of the single-module pytest_bbi.stats, which callers still import from it."""
+
+
+def test_every_name_of_the_single_module_is_still_exported() -> None:
+    for name in ORIGINAL_NAMES:
+        assert name in stats.__all__
+        assert getattr(stats, name) is not None
+    for name in stats.__all__:
+        assert hasattr(stats, name), name
+
+
+def test_package_is_pure() -> None:
+    """Statistics only: numpy and scipy, nothing from the rest of the plugin, no test or ML
+    framework; and every module stays small enough to read."""
+    package = Path(stats.__file__).parent
+    modules = sorted(package.glob("*.py"))
+    assert len(modules) > 5
+    for module in modules:
+        text = module.read_text(encoding="utf-8")
+        for forbidden in ("import pytest", "import torch", "import transformers", "sklearn"):
+            assert forbidden not in text, module.name
+        imports = re.findall(r"^\s*(?:from|import) (pytest_bbi[\w.]*)", text, re.MULTILINE)
+        assert all(name.startswith("pytest_bbi.stats") for name in imports), module.name
+        assert len(text.splitlines()) <= 500, module.name
