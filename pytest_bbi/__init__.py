@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from pytest_bbi.adversaries import Adversary
     from pytest_bbi.agreement import assert_agree
     from pytest_bbi.assertion import assert_indistinguishable
-    from pytest_bbi.fingerprints.build import fingerprint
     from pytest_bbi.fingerprints.document import Fingerprint
     from pytest_bbi.game.calibration import Calibrate
+    from pytest_bbi.game.fingerprint import fingerprint
     from pytest_bbi.models import Model
 
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -53,7 +53,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "assert_agree": ("pytest_bbi.agreement", "assert_agree"),
     "Calibrate": ("pytest_bbi.game.calibration", "Calibrate"),
     "Fingerprint": ("pytest_bbi.fingerprints.document", "Fingerprint"),
-    "fingerprint": ("pytest_bbi.fingerprints.build", "fingerprint"),
+    "fingerprint": ("pytest_bbi.game.fingerprint", "fingerprint"),
     "prompts": ("pytest_bbi.prompts", None),
     "strategies": ("pytest_bbi.strategies", None),
     "Adversary": ("pytest_bbi.adversaries", "Adversary"),

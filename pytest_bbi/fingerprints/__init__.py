@@ -1,12 +1,12 @@
-"""Behavioral fingerprints: the document, building one from a model or a verdict, comparing two.
+"""Behavioral fingerprints: the document, its statistics, a verdict's relation, comparing two.
 
-``document`` holds the format (field records, validation, canonical JSON), ``build`` draws a
-model's outputs (:func:`~pytest_bbi.fingerprint`), ``relation`` describes a verdict, ``compare``
-tests two fingerprints field by field, and ``snapshot`` is the syrupy extension.
+``document`` holds the format (field records, validation, canonical JSON), ``statistics`` the
+output statistics of completions, ``relation`` describes a verdict, ``compare`` tests two
+fingerprints field by field, and ``snapshot`` is the syrupy extension. Drawing a model's outputs
+(:func:`~pytest_bbi.fingerprint`) is a game step: it lives in ``pytest_bbi.game.fingerprint``.
 """
 
 from pytest_bbi.errors import FingerprintError
-from pytest_bbi.fingerprints.build import output_statistics
 from pytest_bbi.fingerprints.compare import Comparison, FieldDifference, compare
 from pytest_bbi.fingerprints.document import (
     SCHEMA_NAME,
@@ -17,6 +17,7 @@ from pytest_bbi.fingerprints.document import (
     proportion_field,
 )
 from pytest_bbi.fingerprints.relation import relation_fingerprint
+from pytest_bbi.fingerprints.statistics import output_statistics
 
 __all__ = [
     "SCHEMA_NAME",

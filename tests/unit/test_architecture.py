@@ -17,7 +17,6 @@ DATA = {
     "strategies/_templates.py": "prompt templates (data)",
 }
 AWAITING_SPLIT = {
-    "stats.py": "being split into the stats/ package on its own branch",
     "generation/cache.py": "both of its classes are being changed on two hardening branches",
 }
 

@@ -22,7 +22,7 @@ from pytest_bbi.fingerprints import (
     proportion_field,
     relation_fingerprint,
 )
-from pytest_bbi.fingerprints.build import fingerprint
+from pytest_bbi.game.fingerprint import fingerprint
 from pytest_bbi.models import from_callable
 from pytest_bbi.verdict import AdversaryResult, BucketResult, Verdict
 
@@ -51,7 +51,7 @@ def test_same_model_and_seed_give_identical_bytes_in_process_and_in_a_subprocess
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from scripted import PROMPTS, teacher_fn\n"
         "import pytest_bbi as bbi\n"
-        "from pytest_bbi.fingerprints.build import fingerprint\n"
+        "from pytest_bbi.game.fingerprint import fingerprint\n"
         "from pytest_bbi.models import from_callable\n"
         "model = from_callable(teacher_fn, name='teacher')\n"
         "fp = fingerprint(model, PROMPTS, budget=bbi.Budget(queries=200), seed=1, "
