@@ -54,7 +54,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
         The scheme and the rest of the spec.
 
     Raises:
-        ModelSpecError: when the spec has no scheme, an empty target, or an unknown scheme.
+        ModelSpecError: when the spec has no scheme, an empty target, or an unknown scheme, or
+            an ``openai:`` target names its endpoint wrongly (see
+            :func:`~pytest_bbi.models.openai_api.parse_target`).
     """
     scheme, sep, target = spec.partition(":") if isinstance(spec, str) else ("", "", "")
     examples = "e.g. 'hf:path/to/model-dir' or 'python:my_module:make_model'"
@@ -66,7 +68,37 @@ def parse_spec(spec: str) -> tuple[str, str]:
             f"{', '.join(s + ':' for s in known_schemes())} ({examples}). A package can add one "
             f"through the entry-point group {ENTRY_POINT_GROUP!r}."
         )
+    if _is_builtin_openai(scheme):
+        from pytest_bbi.models.openai_api import parse_target
+
+        parse_target(target)
     return scheme, target
+
+
+def _is_builtin_openai(scheme: str) -> bool:
+    return scheme == "openai" and scheme not in _registered
+
+
+def describe_endpoint(spec: str) -> str | None:
+    """Where a spec's model receives prompts, in words, for the session header.
+
+    Args:
+        spec: a model spec.
+
+    Returns:
+        For an ``openai:`` spec its base URL and where that came from (the spec,
+        ``OPENAI_BASE_URL`` or the public default), e.g. ``https://api.openai.com/v1 (OpenAI's
+        public API: …)``; ``None`` for every other backend.
+
+    Raises:
+        ModelSpecError: as :func:`parse_spec`.
+    """
+    scheme, target = parse_spec(spec)
+    if not _is_builtin_openai(scheme):
+        return None
+    from pytest_bbi.models.openai_api import describe_endpoint as openai_endpoint
+
+    return openai_endpoint(target)
 
 
 def _import_object(path: str, spec: str) -> Any:
