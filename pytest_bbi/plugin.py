@@ -27,7 +27,7 @@ from pytest_bbi.buckets import (
 )
 from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models.base import Model
-from pytest_bbi.models.registry import parse_spec
+from pytest_bbi.models.registry import describe_endpoint, parse_spec
 
 if TYPE_CHECKING:
     from pytest_bbi.cache import GenerationCache
@@ -360,8 +360,14 @@ class _XdistSeed:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Print the run seed, so any run can be replayed with ``--bbi-seed``."""
-    return [f"bbi: seed={config.stash[SEED_KEY]}"]
+    """Print the run seed (replay with ``--bbi-seed``) and where served models get prompts."""
+    specs = {role: _model_spec(config, role) for role in ROLES}
+    endpoints = {role: describe_endpoint(spec) for role, spec in specs.items() if spec}
+    return [f"bbi: seed={config.stash[SEED_KEY]}"] + [
+        f"bbi: {role} {specs[role]} sends prompts to {endpoint}"
+        for role, endpoint in endpoints.items()
+        if endpoint
+    ]
 
 
 def _capability(item: pytest.Item) -> str | None:
