@@ -7,7 +7,6 @@ import errno
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -257,13 +256,14 @@ class OpenAIModel:
     exponential backoff and jitter (0.5 s doubling to at most 8 s, or the server's
     ``Retry-After`` up to 60 s); a request that still fails raises
     :class:`~pytest_bbi.errors.BackendError` naming the endpoint and model. A refused
-    connection (nothing listening) or an unknown host before the server ever answered fails
-    at once: retrying cannot start a server. Once it has answered, a refusal (a restarting
-    server) is retried like a dropped connection. Error messages, their causes and the HTTP
-    libraries' log records never carry the API key (see :func:`redact`). Completions are
-    requested with their seed, so a server that honours ``seed`` (vLLM, llama.cpp, SGLang)
-    replays them. It is an :class:`~pytest_bbi.models.base.IncrementalModel`: each completion
-    is handed over as its request is answered.
+    connection (nothing listening) or an unknown host before the server answered this model
+    (in this process) fails at once: retrying cannot start a server. Once it has answered, a
+    refusal (a restarting server) is retried like a dropped connection. Error messages, their
+    causes and the HTTP libraries' log records never carry the API key (see :func:`redact`).
+    Completions are requested with their seed, so a server that honours ``seed`` (vLLM,
+    llama.cpp, SGLang) replays them. It is an
+    :class:`~pytest_bbi.models.base.IncrementalModel`: each completion is handed over as its
+    request is answered.
 
     Attributes:
         name: the name in reports.
@@ -374,7 +374,7 @@ class OpenAIModel:
             )
         if token_log_probs is not None and self.decoding.samples_exactly:
             with self._memo_lock:
-                self._completion_log_probs[(prompt, text)] = math.fsum(token_log_probs)
+                self._completion_log_probs[(prompt, text)] = float(sum(token_log_probs))
         return text
 
     def _request(self, chat: bool, arguments: dict[str, Any], read: Callable[[Any], _T]) -> _T:
@@ -536,7 +536,7 @@ class ScoringOpenAIModel(OpenAIModel):
                 "echo_score=false for this model."
             )
         boundary, end = len(prompt), len(prompt) + len(completion)
-        return math.fsum(value for offset, value in echoed if boundary <= offset < end)
+        return float(sum(value for offset, value in echoed if boundary <= offset < end))
 
 
 def _run_all(task: Callable[[int], None], count: int, concurrency: int) -> None:
