@@ -538,6 +538,7 @@ class CachedModel:
         if not missing:
             return completions
         fresh: dict[tuple[str, int], str] = {}
+        started = time.time()
 
         def arrived(pairs: Sequence[tuple[str, int]], texts: Sequence[str]) -> None:
             self.cache.put_many(
@@ -554,7 +555,6 @@ class CachedModel:
                 [text for pair, text in zip(pairs, texts, strict=True) for _ in positions[pair]],
             )
 
-        started = time.time()
         for start in range(0, len(missing), self.chunk_size):
             self._generate_chunk(missing[start : start + self.chunk_size], arrived)
         return [
@@ -595,13 +595,13 @@ class CachedModel:
                     )
                 check_completion(self.name, index, chunk_prompts[index], text)
             with reporting:
-                again = [index for index in indices if index in reported]
-                if again or len(set(indices)) != len(indices):
-                    raise ModelOutputError(
-                        f"model {self.name!r} handed over prompt {(again or indices)[0]} twice; "
-                        "each completion is handed over once."
-                    )
-                reported.update(zip(indices, texts, strict=True))
+                for index, text in zip(indices, texts, strict=True):
+                    if index in reported:
+                        raise ModelOutputError(
+                            f"model {self.name!r} handed over prompt {index} twice; each "
+                            "completion is handed over once."
+                        )
+                    reported[index] = text
             arrived([chunk[index] for index in indices], texts)
 
         generated = check_completions(

@@ -157,6 +157,8 @@ class Misreporting:
         if self.mode == "twice":
             on_answered([0], ["answer"])
             on_answered([0], ["answer"])
+        elif self.mode == "twice in one call":
+            on_answered([1, 1], ["answer", "answer"])
         elif self.mode == "out of range":
             on_answered([len(prompts)], ["answer"])
         elif self.mode == "not text":
@@ -169,7 +171,8 @@ class Misreporting:
 @pytest.mark.parametrize(
     ("mode", "message"),
     [
-        ("twice", "twice"),
+        ("twice", "prompt 0 twice"),
+        ("twice in one call", "prompt 1 twice"),
         ("out of range", "prompt index 2 of a call with 2 prompts"),
         ("not text", "returned NoneType"),
         ("changed", "handed over 'first' for prompt 0 but returned 'answer'"),
