@@ -49,6 +49,10 @@ class Registry(Generic[_T]):
         """Add ``extension`` under ``name``; it takes precedence over a built-in of that name."""
         self._registered[name] = extension
 
+    def is_registered(self, name: str) -> bool:
+        """Whether ``name`` was given to :meth:`register` (and so overrides any built-in)."""
+        return name in self._registered
+
     def _entry_points(self) -> dict[str, str]:
         return {point.name: point.value for point in entry_points(group=self.group)}
 

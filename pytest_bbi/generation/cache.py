@@ -16,9 +16,18 @@ from typing import Any, TypeVar
 
 from filelock import FileLock
 
-from pytest_bbi.errors import BbiError, BbiWarning
+from pytest_bbi.errors import BbiError, BbiWarning, ModelOutputError
 from pytest_bbi.generation.progress import ProgressFile
-from pytest_bbi.models.base import Model, check_completions, check_token_log_probs
+from pytest_bbi.models.base import (
+    AnswerCallback,
+    IncrementalModel,
+    Model,
+    check_completion,
+    check_completions,
+    check_token_log_probs,
+    hide_when_backend_error,
+    ignore_answers,
+)
 
 CACHE_FORMAT_VERSION = 1
 FILENAME = "generations.sqlite3"
@@ -413,6 +422,14 @@ class CachedModel:
 
     It has the wrapped model's ``name`` and ``identity`` and forwards every other attribute
     (e.g. ``score``) to it; ``token_log_probs``, when the wrapped model has it, is cached too.
+    It is itself an :class:`~pytest_bbi.models.base.IncrementalModel`.
+
+    Completions are stored as they arrive: a wrapped
+    :class:`~pytest_bbi.models.base.IncrementalModel` (every built-in backend) hands each one
+    over as soon as it is answered and it is committed at once, in its own short transaction,
+    so a fault, an interrupt or ``kill -9`` loses only what was still being generated. Any
+    other model is asked ``chunk_size`` completions at a time and each chunk is stored when
+    it returns.
 
     Attributes:
         name: the wrapped model's name.
@@ -421,8 +438,7 @@ class CachedModel:
         cache: the cache.
         hits: how many completions were answered from the cache.
         misses: how many completions the wrapped model generated.
-        chunk_size: the most completions asked of the wrapped model per call; each chunk is
-            stored as soon as it is complete, so an interrupted run keeps what it generated.
+        chunk_size: the most completions asked of the wrapped model per call.
     """
 
     def __init__(
@@ -447,6 +463,7 @@ class CachedModel:
         self.cache = cache
         self.chunk_size = chunk_size
         self._progress = progress
+        self._counting = threading.Lock()
         self.name = model.name
         self.identity = model.identity
         self.hits = 0
@@ -460,56 +477,148 @@ class CachedModel:
         same completions, the first generates them and the others read them, so each completion
         is generated once per cache. The wrapped model is called with the missing (prompt, seed)
         pairs in their original order, each distinct pair once, in chunks of ``chunk_size``;
-        each chunk is validated and stored before the next starts, so a run that is killed or
-        whose server fails keeps every completed chunk.
+        every completion is validated and stored as it arrives (see the class), so a run that
+        is killed or whose server fails keeps every completion that was answered.
 
         Raises:
             ModelOutputError: when the wrapped model returns a wrong answer.
             ValueError: when ``prompts`` and ``seeds`` differ in length.
         """
+        __tracebackhide__ = hide_when_backend_error
+        return self.generate_incrementally(prompts, seeds, ignore_answers)
+
+    def generate_incrementally(
+        self, prompts: Sequence[str], seeds: Sequence[int], on_answered: AnswerCallback
+    ) -> list[str]:
+        """Do what :meth:`generate` does, handing completions to ``on_answered`` as they come.
+
+        Cached completions are handed over first, then each fresh one once it is stored.
+
+        Raises:
+            ModelOutputError: when the wrapped model returns a wrong answer.
+            ValueError: when ``prompts`` and ``seeds`` differ in length.
+        """
+        __tracebackhide__ = hide_when_backend_error
         completions = self.cache.get_many(self.identity, prompts, seeds)
         if any(completion is None for completion in completions):
             digest = hashlib.sha256(self.identity.encode("utf-8", "surrogatepass")).hexdigest()
             lock = os.path.join(os.path.dirname(self.cache.path), f"generate-{digest[:16]}.lock")
             with FileLock(lock):
                 completions = self._fill(
-                    prompts, seeds, self.cache.get_many(self.identity, prompts, seeds)
+                    prompts,
+                    seeds,
+                    self.cache.get_many(self.identity, prompts, seeds),
+                    on_answered,
                 )
         else:
             self.hits += len(completions)
+            if completions:
+                on_answered(range(len(completions)), [str(text) for text in completions])
         return [completion for completion in completions if completion is not None]
 
     def _fill(
-        self, prompts: Sequence[str], seeds: Sequence[int], completions: list[str | None]
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        completions: list[str | None],
+        on_answered: AnswerCallback,
     ) -> list[str | None]:
-        missing = list(
-            dict.fromkeys(
-                (prompt, seed)
-                for prompt, seed, completion in zip(prompts, seeds, completions, strict=True)
-                if completion is None
-            )
-        )
-        self.hits += sum(completion is not None for completion in completions)
+        __tracebackhide__ = hide_when_backend_error
+        positions: dict[tuple[str, int], list[int]] = {}
+        for index, (prompt, seed, completion) in enumerate(
+            zip(prompts, seeds, completions, strict=True)
+        ):
+            if completion is None:
+                positions.setdefault((prompt, seed), []).append(index)
+        known = [index for index, completion in enumerate(completions) if completion is not None]
+        self.hits += len(known)
+        if known:
+            on_answered(known, [str(completions[index]) for index in known])
+        missing = list(positions)  # each distinct pair once, in their original order
         if not missing:
             return completions
         fresh: dict[tuple[str, int], str] = {}
         started = time.time()
-        for start in range(0, len(missing), self.chunk_size):
-            chunk = missing[start : start + self.chunk_size]
-            chunk_prompts = [prompt for prompt, _ in chunk]
-            chunk_seeds = [seed for _, seed in chunk]
-            generated = check_completions(
-                self.name, chunk_prompts, self.model.generate(chunk_prompts, chunk_seeds)
+
+        def arrived(pairs: Sequence[tuple[str, int]], texts: Sequence[str]) -> None:
+            self.cache.put_many(
+                self.identity, [prompt for prompt, _ in pairs], [seed for _, seed in pairs], texts
             )
-            self.misses += len(generated)
-            self.cache.put_many(self.identity, chunk_prompts, chunk_seeds, generated)
-            fresh.update(zip(chunk, generated, strict=True))
-            if self._progress is not None:
-                self._progress.update(self.name, len(fresh), len(missing), started)
+            with self._counting:
+                fresh.update(zip(pairs, texts, strict=True))
+                self.misses += len(texts)
+                if self._progress is not None:
+                    self._progress.update(self.name, len(fresh), len(missing), started)
+            indices = [index for pair in pairs for index in positions[pair]]
+            on_answered(
+                indices,
+                [text for pair, text in zip(pairs, texts, strict=True) for _ in positions[pair]],
+            )
+
+        for start in range(0, len(missing), self.chunk_size):
+            self._generate_chunk(missing[start : start + self.chunk_size], arrived)
         return [
             fresh[(prompt, seed)] if completion is None else completion
             for prompt, seed, completion in zip(prompts, seeds, completions, strict=True)
         ]
+
+    def _generate_chunk(
+        self,
+        chunk: list[tuple[str, int]],
+        arrived: Callable[[Sequence[tuple[str, int]], Sequence[str]], None],
+    ) -> None:
+        """Generate one chunk, passing each completion to ``arrived`` once it is validated."""
+        __tracebackhide__ = hide_when_backend_error
+        chunk_prompts = [prompt for prompt, _ in chunk]
+        chunk_seeds = [seed for _, seed in chunk]
+        if not isinstance(self.model, IncrementalModel):
+            generated = check_completions(
+                self.name, chunk_prompts, self.model.generate(chunk_prompts, chunk_seeds)
+            )
+            arrived(chunk, generated)
+            return
+        reported: dict[int, str] = {}
+        reporting = threading.Lock()
+
+        def on_answered(indices: Sequence[int], texts: Sequence[str]) -> None:
+            indices, texts = list(indices), list(texts)
+            if len(indices) != len(texts):
+                raise ModelOutputError(
+                    f"model {self.name!r} handed over {len(texts)} completions for "
+                    f"{len(indices)} prompt indices; on_answered takes one completion per index."
+                )
+            for index, text in zip(indices, texts, strict=True):
+                if not (isinstance(index, int) and 0 <= index < len(chunk)):
+                    raise ModelOutputError(
+                        f"model {self.name!r} handed over a completion for prompt index "
+                        f"{index!r} of a call with {len(chunk)} prompts."
+                    )
+                check_completion(self.name, index, chunk_prompts[index], text)
+            with reporting:
+                for index, text in zip(indices, texts, strict=True):
+                    if index in reported:
+                        raise ModelOutputError(
+                            f"model {self.name!r} handed over prompt {index} twice; each "
+                            "completion is handed over once."
+                        )
+                    reported[index] = text
+            arrived([chunk[index] for index in indices], texts)
+
+        generated = check_completions(
+            self.name,
+            chunk_prompts,
+            self.model.generate_incrementally(chunk_prompts, chunk_seeds, on_answered),
+        )
+        changed = [index for index, text in reported.items() if generated[index] != text]
+        if changed:
+            raise ModelOutputError(
+                f"model {self.name!r} handed over {reported[changed[0]]!r:.60} for prompt "
+                f"{changed[0]} but returned {generated[changed[0]]!r:.60}; a completion handed "
+                "over is final."
+            )
+        late = [index for index in range(len(chunk)) if index not in reported]
+        if late:
+            arrived([chunk[index] for index in late], [generated[index] for index in late])
 
     def __getattr__(self, attribute: str) -> Any:
         model = vars(self).get("model")

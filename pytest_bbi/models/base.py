@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from pytest_bbi.errors import ModelOutputError
+from pytest_bbi.errors import BackendError, ModelOutputError
 
 
 @runtime_checkable
@@ -29,6 +29,49 @@ class Model(Protocol):
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
         """Return one completion per prompt, drawing the i-th with ``seeds[i]``."""
         ...
+
+
+AnswerCallback = Callable[[Sequence[int], Sequence[str]], None]
+"""``on_answered(indices, completions)``: completions that just became final, by prompt index."""
+
+
+@runtime_checkable
+class IncrementalModel(Model, Protocol):
+    """A model that hands over each completion as soon as it is answered.
+
+    The generation cache implements ``on_answered`` by storing the completions at once, so a
+    fault, an interrupt or ``kill -9`` loses only what was still being generated. The built-in
+    backends implement it (``openai:`` and ``vllm:`` per answered request, ``hf:`` per batch,
+    callables per call); a model without it is cached a chunk at a time.
+    """
+
+    def generate_incrementally(
+        self, prompts: Sequence[str], seeds: Sequence[int], on_answered: AnswerCallback
+    ) -> list[str]:
+        """Do what ``generate`` does, reporting completions through ``on_answered`` as they come.
+
+        The contract: every index of ``prompts`` is reported once, with the completion the call
+        returns for it, in any order and grouping, possibly from several threads at once; a
+        completion is reported as soon as it is final, before the model asks for more work
+        where it can (at the latest before the call returns); when the call raises, every
+        completion answered before the error has been reported; an exception raised by
+        ``on_answered`` stops the generation and propagates.
+        """
+        ...
+
+
+def ignore_answers(indices: Sequence[int], completions: Sequence[str]) -> None:
+    """An ``on_answered`` that does nothing: ``generate`` of an :class:`IncrementalModel`."""
+
+
+def hide_when_backend_error(excinfo: Any) -> bool:
+    """A ``__tracebackhide__`` value: pytest hides the frame when a server failed.
+
+    A :class:`~pytest_bbi.errors.BackendError`'s message names the endpoint, the model and what
+    to check; the plugin's frames between the test and the failed request add nothing to it.
+    Any other error keeps them.
+    """
+    return bool(excinfo.errisinstance(BackendError))
 
 
 @runtime_checkable
@@ -169,11 +212,31 @@ def check_completions(model_name: str, prompts: Sequence[str], completions: obje
             f"model {model_name!r} returned {len(completions)} completions for {len(prompts)} "
             "prompts; a batched model must return exactly one completion per prompt, in order."
         )
-    for index, completion in enumerate(completions):
-        if not isinstance(completion, str):
-            raise ModelOutputError(
-                f"model {model_name!r} returned {type(completion).__name__} "
-                f"({completion!r:.60}) for prompt {index} ({prompts[index]!r:.60}); completions "
-                "must be str: decode tokens to text before returning."
-            )
-    return list(completions)
+    return [
+        check_completion(model_name, index, prompt, completion)
+        for index, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
+    ]
+
+
+def check_completion(model_name: str, index: int, prompt: str, completion: object) -> str:
+    """Validate one completion: a string.
+
+    Args:
+        model_name: the model's name, for the message.
+        index: the prompt's position in the call, for the message.
+        prompt: the prompt.
+        completion: what the model returned for it.
+
+    Returns:
+        The completion.
+
+    Raises:
+        ModelOutputError: when the completion is not a ``str``.
+    """
+    if not isinstance(completion, str):
+        raise ModelOutputError(
+            f"model {model_name!r} returned {type(completion).__name__} "
+            f"({completion!r:.60}) for prompt {index} ({prompt!r:.60}); completions "
+            "must be str: decode tokens to text before returning."
+        )
+    return completion

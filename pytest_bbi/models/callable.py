@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_bbi.errors import ModelSpecError
-from pytest_bbi.models.base import check_completions
+from pytest_bbi.models.base import (
+    AnswerCallback,
+    check_completion,
+    check_completions,
+    ignore_answers,
+)
+
+REPORT_SECONDS = 0.05
+"""A one-prompt-at-a-time function's completions are handed over at least this often."""
 
 
 class CallableModel:
     """A :class:`~pytest_bbi.models.Model` that calls a Python function.
 
     Built with :func:`from_callable`; its identity is its name, so give different functions
-    different names.
+    different names. It is an :class:`~pytest_bbi.models.base.IncrementalModel`: a batched
+    function's answer is handed over per call, a one-prompt function's at least every
+    ``REPORT_SECONDS`` (so a slow function, a client of a remote model, hands over each
+    completion as it returns), and what was answered before an exception is handed over
+    before the exception propagates.
     """
 
     def __init__(self, fn: Callable[..., Any], *, name: str, batched: bool) -> None:
@@ -24,11 +37,47 @@ class CallableModel:
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
         """Return one completion per prompt by calling the wrapped function."""
+        return self.generate_incrementally(prompts, seeds, ignore_answers)
+
+    def generate_incrementally(
+        self, prompts: Sequence[str], seeds: Sequence[int], on_answered: AnswerCallback
+    ) -> list[str]:
+        """Return one completion per prompt, handing them to ``on_answered`` as they come.
+
+        Raises:
+            ModelOutputError: when the function returns something other than the completions.
+            ValueError: when ``prompts`` and ``seeds`` differ in length.
+        """
+        if len(prompts) != len(seeds):
+            raise ValueError(f"generate got {len(prompts)} prompts but {len(seeds)} seeds.")
         if self._batched:
-            answer = self._fn(list(prompts), list(seeds))
-        else:
-            answer = [self._fn(prompt, seed) for prompt, seed in zip(prompts, seeds, strict=True)]
-        return check_completions(self.name, prompts, answer)
+            answer = check_completions(self.name, prompts, self._fn(list(prompts), list(seeds)))
+            if answer:
+                on_answered(range(len(answer)), answer)
+            return answer
+        completions: list[str] = []
+        handed_over = 0
+
+        def hand_over() -> None:
+            nonlocal handed_over
+            start, handed_over = handed_over, len(completions)
+            if start < handed_over:
+                on_answered(range(start, handed_over), completions[start:handed_over])
+
+        last_report = time.monotonic()
+        try:
+            for index, (prompt, seed) in enumerate(zip(prompts, seeds, strict=True)):
+                completions.append(
+                    check_completion(self.name, index, prompt, self._fn(prompt, seed))
+                )
+                if time.monotonic() - last_report >= REPORT_SECONDS:
+                    hand_over()
+                    last_report = time.monotonic()
+        except BaseException:
+            hand_over()
+            raise
+        hand_over()
+        return completions
 
     def __repr__(self) -> str:
         return f"CallableModel(name={self.name!r}, batched={self._batched})"

@@ -19,6 +19,7 @@ from transformers import (
 )
 
 from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models.base import AnswerCallback, ignore_answers
 from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.devices import torch_device
 from pytest_bbi.models.gguf import convert_gguf
@@ -153,7 +154,6 @@ class HFModel:
         eos_token_id = model.generation_config.eos_token_id
         self._eos_token_id = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
 
-    @torch.inference_mode()
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
         """Return one completion per prompt; the i-th is a pure function of (prompts[i], seeds[i]).
 
@@ -167,12 +167,25 @@ class HFModel:
         Raises:
             ValueError: when ``prompts`` and ``seeds`` differ in length.
         """
+        return self.generate_incrementally(prompts, seeds, ignore_answers)
+
+    @torch.inference_mode()
+    def generate_incrementally(
+        self, prompts: Sequence[str], seeds: Sequence[int], on_answered: AnswerCallback
+    ) -> list[str]:
+        """Do what :meth:`generate` does, handing each batch's completions to ``on_answered``.
+
+        Raises:
+            ValueError: when ``prompts`` and ``seeds`` differ in length.
+        """
         if len(prompts) != len(seeds):
             raise ValueError(f"generate got {len(prompts)} prompts but {len(seeds)} seeds.")
         completions: list[str] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = slice(start, start + self.batch_size)
-            completions += self._generate_chunk(list(prompts[chunk]), list(seeds[chunk]))
+            batch = self._generate_chunk(list(prompts[chunk]), list(seeds[chunk]))
+            completions += batch
+            on_answered(range(start, start + len(batch)), batch)
         return completions
 
     def _render(self, prompts: list[str]) -> list[str]:

@@ -65,7 +65,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
         The scheme and the rest of the spec.
 
     Raises:
-        ModelSpecError: when the spec has no scheme, an empty target, or an unknown scheme.
+        ModelSpecError: when the spec has no scheme, an empty target, or an unknown scheme, or
+            an ``openai:`` target names its endpoint wrongly (see
+            :func:`~pytest_bbi.models.openai_api.parse_target`).
     """
     scheme, sep, target = spec.partition(":") if isinstance(spec, str) else ("", "", "")
     if not sep or not scheme or not target.strip():
@@ -74,7 +76,37 @@ def parse_spec(spec: str) -> tuple[str, str]:
         BACKENDS.check(scheme)
     except ModelSpecError as error:
         raise ModelSpecError(f"model spec {spec!r} names an {error}") from None
+    if _is_builtin_openai(scheme):
+        from pytest_bbi.models.openai_api import parse_target
+
+        parse_target(target)
     return scheme, target
+
+
+def _is_builtin_openai(scheme: str) -> bool:
+    return scheme == "openai" and not BACKENDS.is_registered(scheme)
+
+
+def describe_endpoint(spec: str) -> str | None:
+    """Where a spec's model receives prompts, in words, for the session header.
+
+    Args:
+        spec: a model spec.
+
+    Returns:
+        For an ``openai:`` spec its base URL and where that came from (the spec,
+        ``OPENAI_BASE_URL`` or the public default), e.g. ``https://api.openai.com/v1 (OpenAI's
+        public API: …)``; ``None`` for every other backend.
+
+    Raises:
+        ModelSpecError: as :func:`parse_spec`.
+    """
+    scheme, target = parse_spec(spec)
+    if not _is_builtin_openai(scheme):
+        return None
+    from pytest_bbi.models.openai_api import describe_endpoint as openai_endpoint
+
+    return openai_endpoint(target)
 
 
 def _import_object(path: str, spec: str) -> Any:

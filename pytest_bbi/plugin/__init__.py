@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_bbi.errors import BackendError, ModelSpecError
+from pytest_bbi.models.registry import describe_endpoint
 from pytest_bbi.plugin import fixtures, settings
 from pytest_bbi.plugin.ledger import Ledger
 from pytest_bbi.plugin.settings import IN_PROCESS_SCHEMES, ROLES, SETTINGS_KEY
@@ -242,8 +243,18 @@ class _XdistSeed:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Print the run seed, so any run can be replayed with ``--bbi-seed``."""
-    return [f"bbi: seed={settings.get(config).seed}"]
+    """Print the run seed (replay with ``--bbi-seed``) and where served models get prompts."""
+    session = settings.get(config)
+    endpoints = {
+        role: describe_endpoint(role_spec.spec)
+        for role, role_spec in session.roles.items()
+        if role_spec.spec
+    }
+    return [f"bbi: seed={session.seed}"] + [
+        f"bbi: {role} {session.roles[role].spec} sends prompts to {endpoint}"
+        for role, endpoint in endpoints.items()
+        if endpoint
+    ]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

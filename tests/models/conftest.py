@@ -7,6 +7,7 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
+from servers.fake_openai import FakeOpenAIServer
 from servers.fault_proxy import FaultProxy
 
 
@@ -92,3 +93,10 @@ def tiny_soft_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
     assert request.config.cache is not None, "the tiny models live in pytest's cache directory"
     directory = request.config.cache.mkdir("bbi-tiny-models") / "teacher-40"
     return build_tiny_model(directory, train_steps=40)
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeOpenAIServer]:
+    """A fault-injecting OpenAI-compatible server on loopback, with no model behind it."""
+    with FakeOpenAIServer() as server:
+        yield server
