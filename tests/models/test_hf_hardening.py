@@ -80,3 +80,18 @@ def test_a_completion_that_is_not_unicode_scores_minus_infinity(sampler):
     assert scores[:2] == sampler.score(PROMPTS, own)
     rows = sampler.token_log_probs(PROMPTS, [own[0] + "\udce9", own[1]])
     assert all(math.isfinite(value) and value <= 0 for row in rows for value in row)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"GGUF\x03\x00\x00\x00truncated", b"not a gguf file at all " * 4],
+    ids=["cut", "junk"],
+)
+def test_a_damaged_gguf_file_is_named_with_the_fix(tmp_path, monkeypatch, content):
+    monkeypatch.setenv("BBI_MODEL_CACHE", str(tmp_path / "converted"))
+    checkpoint = tmp_path / "model.gguf"
+    checkpoint.write_bytes(content)
+    with pytest.raises(
+        ModelSpecError, match=r"cannot read '.*model\.gguf' .*truncated or not a GGUF checkpoint"
+    ):
+        load_hf(checkpoint)
