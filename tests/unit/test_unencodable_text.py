@@ -5,6 +5,7 @@ import random
 import pytest
 from synthetic_pairs import accuracy, completion
 
+import pytest_bbi as bbi
 from pytest_bbi.adversaries import Deadline, LabeledPair, Trial, resolve
 from pytest_bbi.adversaries.finetuned import FinetunedAdversary
 from pytest_bbi.adversaries.judge import JudgeAdversary
@@ -102,3 +103,33 @@ def test_encodable_keeps_valid_text_and_escapes_each_surrogate_distinctly():
         assert encodable(text) == text or not is_unicode(text)
     assert encodable("\ud800") != encodable("\udfff")
     assert encodable("caf\udce9") == "caf\\udce9"
+
+
+def test_a_game_with_text_that_is_not_unicode_reports_a_verdict():
+    def teacher_fn(prompt, seed):
+        return f"answer {seed % 3} \udce9"
+
+    def student_fn(prompt, seed):
+        return f"answer {seed % 3} \ud800 tic"
+
+    teacher = from_callable(teacher_fn, name="teacher")
+    student = from_callable(student_fn, name="student")
+    prompts = [f"prompt {index} \udcff" for index in range(20)]
+    budget = bbi.Budget(queries=40, adversaries=["stylometric", "kernel"])
+    with pytest.raises(bbi.Distinguishable, match="stylometric") as failure:
+        bbi.assert_indistinguishable(teacher, student, prompts, budget=budget, epsilon=0.1)
+    assert set(failure.value.verdict.adversaries) == {"stylometric", "kernel"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fingerprints.py writes its JSON with ensure_ascii=False, so a surrogate in a model "
+    "name cannot be saved as a snapshot; to be fixed with the re-layout of fingerprints (issue 13 "
+    "item 8)",
+)
+def test_a_fingerprint_of_a_model_whose_name_is_not_unicode_can_be_saved():
+    model = from_callable(lambda prompt, seed: f"answer {seed % 3}", name="teacher \udcff")
+    prompts = [f"prompt {index}" for index in range(20)]
+    budget = bbi.Budget(queries=20, adversaries=["stylometric"])
+    document = bbi.fingerprint(model, prompts, budget=budget, embeddings=False).to_json()
+    document.encode("utf-8")
