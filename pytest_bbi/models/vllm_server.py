@@ -462,16 +462,25 @@ def _stop(pid: int, grace_seconds: float = 30.0) -> None:
     Call it only for a process this plugin started (a child it holds, or one that
     :func:`is_recorded_process` verified).
     """
+    child = _children.pop(pid, None)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+    while time.monotonic() < deadline:
+        if child is not None:
+            if child.poll() is not None:  # reaps it, so the Popen knows it ended
                 return
+        elif not _alive(pid):
+            break
+        else:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                    return
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+    if child is not None:
+        child.wait()
 
 
 _leases: list[ManagedServer] = []
