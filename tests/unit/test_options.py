@@ -6,6 +6,7 @@ import pytest
 
 import pytest_bbi as bbi
 from pytest_bbi.errors import BudgetError, ModelSpecError
+from pytest_bbi.models import load
 from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.openai_api import OpenAIModel, ScoringOpenAIModel, load_openai
 from pytest_bbi.models.vllm_server import server_config
@@ -124,3 +125,22 @@ def test_vllm_server_options_are_parsed_strictly(tmp_path, options, message):
 def test_budget_train_fraction_must_be_a_number(fraction):
     with pytest.raises(BudgetError, match=r"train_fraction must be a number in \(0, 1\)"):
         bbi.Budget(queries=10, train_fraction=fraction)
+
+
+FACTORY = """
+from pytest_bbi.models import from_callable
+
+
+def make(greedy: bool = False, verbose=True, mode="plain"):
+    name = f"greedy={greedy!r} verbose={verbose!r} mode={mode!r}"
+    return from_callable(lambda prompt, seed: prompt, name=name)
+"""
+
+
+def test_a_python_factorys_boolean_parameters_are_parsed_strictly(tmp_path, monkeypatch):
+    (tmp_path / "bbi_strict_factory.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = load("python:bbi_strict_factory:make", greedy="no", verbose="OFF", mode="no")
+    assert model.name == "greedy=False verbose=False mode='no'"
+    with pytest.raises(ModelSpecError, match=r"python: greedy='maybe' is not a boolean"):
+        load("python:bbi_strict_factory:make", greedy="maybe")
