@@ -483,13 +483,13 @@ class GenerationCache:
                 the retry limit, or it stays unusable after being moved aside repeatedly; the
                 message names the path and the fix.
         """
-        folder = os.fspath(directory)
-        self.path = os.path.join(folder, FILENAME)
-        _prepare(folder, self.path)
+        self._folder = os.fspath(directory)
+        self.path = os.path.join(self._folder, FILENAME)
         self._lock = threading.Lock()
         self._connection, self._opened = self._open()
 
     def _open(self) -> tuple[sqlite3.Connection, os.stat_result]:
+        _prepare(self._folder, self.path)  # again on reopening: the folder may have been removed
         reason = ""
         for _ in range(_OPEN_ATTEMPTS):
             _await_recovery(self.path + ".recovering")

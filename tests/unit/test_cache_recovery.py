@@ -211,3 +211,14 @@ def test_a_file_sqlite_cannot_open_names_the_fix(tmp_path, monkeypatch):
         warnings.simplefilter("error")
         with pytest.raises(BbiError, match=r"cannot be opened \(unable to open.*--bbi-no-cache"):
             GenerationCache(tmp_path)
+
+
+def test_a_removed_cache_directory_is_created_again(tmp_path):
+    folder = tmp_path / "cache"
+    with GenerationCache(folder) as cache:
+        cache.put_many("m", ["a"], [1], ["x"])
+        for name in os.listdir(folder):
+            os.remove(folder / name)
+        os.rmdir(folder)
+        cache.put_many("m", ["b"], [2], ["y"])
+        assert cache.get_many("m", ["a", "b"], [1, 2]) == [None, "y"]
