@@ -1,6 +1,7 @@
 """Any Python str reaches every adversary safely: lone surrogates and other odd text included."""
 
 import random
+import socket
 
 import pytest
 from synthetic_pairs import accuracy, completion
@@ -133,3 +134,22 @@ def test_a_fingerprint_of_a_model_whose_name_is_not_unicode_can_be_saved():
     budget = bbi.Budget(queries=20, adversaries=["stylometric"])
     document = bbi.fingerprint(model, prompts, budget=budget, embeddings=False).to_json()
     document.encode("utf-8")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeEncodeError,
+    reason="openai_api.py sends the prompt in a UTF-8 JSON body as it is, so a prompt with a lone "
+    "surrogate (json.loads of a trace can make one) raises UnicodeEncodeError before any "
+    "request; for the openai: backend's owner (issue 13 item 8)",
+)
+def test_the_openai_backend_sends_a_prompt_that_is_not_unicode():
+    from pytest_bbi.errors import BackendError
+    from pytest_bbi.models.openai_api import load_openai
+
+    with socket.socket() as probe:  # a port nobody listens on: the request is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = load_openai(f"m@http://127.0.0.1:{port}/v1", max_retries=0, timeout=2)
+    with pytest.raises(BackendError, match="refused or dropped the connection"):
+        model.generate(["caf\udce9"], [1])
