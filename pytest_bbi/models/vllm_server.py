@@ -293,6 +293,7 @@ class ManagedServer:
         self._events_path = folder / "servers.log"
         self.base_url = ""
         self.started_here = False
+        self._started_pid: int | None = None
 
     def _read_state(self) -> dict[str, Any] | None:
         try:
@@ -349,6 +350,7 @@ class ManagedServer:
             if state is None:
                 state = self._start()
                 self.started_here = True
+                self._started_pid = state["pid"]
                 self._event("started", state)
             self._write_state(state)
         self.base_url = f"http://127.0.0.1:{state['port']}/v1"
@@ -452,6 +454,8 @@ class ManagedServer:
                 self._event("stopped", state)
             else:
                 self._event("forgot (its recorded process is gone or not ours)", state)
+            if self._started_pid in _children:  # started here, though the state names another
+                _stop(self._started_pid)
             with contextlib.suppress(FileNotFoundError):
                 self._state_path.unlink()
 
