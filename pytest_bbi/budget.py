@@ -77,6 +77,12 @@ class Budget:
                     f"Budget(seconds={self.seconds!r}): seconds must be a finite number > 0, "
                     "or None for no time limit, e.g. Budget(queries=400, seconds=60)."
                 )
+        fraction = self.train_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+            raise BudgetError(
+                f"Budget(train_fraction={self.train_fraction!r}): train_fraction must be a number "
+                "in (0, 1), e.g. Budget(queries=400, train_fraction=0.5)."
+            )
         if not 0.0 < self.train_fraction < 1.0:
             raise BudgetError(
                 f"Budget(train_fraction={self.train_fraction!r}): train_fraction must lie in "

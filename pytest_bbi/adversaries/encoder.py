@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from pytest_bbi.adversaries.base import Deadline
 from pytest_bbi.models.devices import torch_device
+from pytest_bbi.text import encodable
 
 DIMENSION = 384
 """The width of an all-MiniLM-L6-v2 embedding."""
@@ -35,12 +36,14 @@ def load_encoder() -> Any:
 
 
 def embed(texts: Sequence[str], deadline: Deadline, *, batch_size: int = 64) -> NDArray[np.float64]:
-    """Unit-normalized MiniLM embeddings of ``texts``, one row per text.
+    r"""Unit-normalized MiniLM embeddings of ``texts``, one row per text.
 
     Texts are encoded in batches sorted by length, then text, with ``deadline.check()`` after
     loading the encoder and after every batch. The batches depend only on the set of texts, not
     their order, so a text's embedding (which varies in the last float32 bits with the padding of
-    its batch) does too, and swapping every trial's completions gives exactly 1 − p.
+    its batch) does too, and swapping every trial's completions gives exactly 1 − p. A text
+    with a surrogate code point is embedded as its ``\udXXX`` escape
+    (:func:`pytest_bbi.text.encodable`).
 
     Args:
         texts: the completions.
@@ -59,7 +62,7 @@ def embed(texts: Sequence[str], deadline: Deadline, *, batch_size: int = 64) -> 
     batches: list[NDArray[np.float64]] = []
     for start in range(0, len(order), batch_size):
         batch = encoder.encode(
-            [texts[i] for i in order[start : start + batch_size]],
+            [encodable(texts[i]) for i in order[start : start + batch_size]],
             batch_size=batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

@@ -12,6 +12,7 @@ from typing import Any
 
 from pytest_bbi.adversaries.base import AdversaryTimeout, Deadline, LabeledPair, Trial
 from pytest_bbi.models.devices import torch_device
+from pytest_bbi.text import encodable
 
 _SAFETY = 1.5
 """Inference is budgeted at this multiple of its estimated cost when deciding to stop training."""
@@ -186,8 +187,8 @@ class FinetunedAdversary:
 
         model, tokenizer, device = load_minilm()
         encoded = tokenizer(
-            [prompt for prompt, _ in keys],
-            [completion for _, completion in keys],
+            [encodable(prompt) for prompt, _ in keys],
+            [encodable(completion) for _, completion in keys],
             truncation="longest_first",
             max_length=self.max_length,
         )

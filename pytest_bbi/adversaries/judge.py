@@ -10,6 +10,7 @@ from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.errors import AdversaryError
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.text import encodable
 
 _INSTRUCTION = (
     "Two assistants answered the same prompt: a reference model (the teacher) and an imitation "
@@ -52,7 +53,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 class JudgeAdversary:
-    """A judge model names the teacher's completion, asked in both orders (A/B-swap).
+    r"""A judge model names the teacher's completion, asked in both orders (A/B-swap).
 
     For each held-out trial the judge sees the prompt and the two completions as "Response A"
     and "Response B", twice: once in the trial's order and once swapped, after a few labeled
@@ -72,7 +73,9 @@ class JudgeAdversary:
     random, so a binomial test on it has no guaranteed level. ``inconsistent`` and
     ``unparsable`` (answers, out of 2n) are counted as well.
 
-    Judge prompts are generated with seeds derived from the run seed (role ``"judge"``, see
+    A question holding a surrogate code point (a ``str`` may) is sent with it written as its
+    ``\udXXX`` escape, so any judge model can read it. Judge prompts are generated with seeds
+    derived from the run seed (role ``"judge"``, see
     :func:`pytest_bbi.generation.seeding.derive_seed`), so the judge's answers replay exactly.
 
     Args:
@@ -169,6 +172,7 @@ class JudgeAdversary:
         context = self._context(train)
         questions = [context + self._block(t.prompt, t.first, t.second) for t in trials]
         questions += [context + self._block(t.prompt, t.second, t.first) for t in trials]
+        questions = [encodable(question) for question in questions]  # any judge can read them
         seeds = [derive_seed(self._run_seed, "judge", question) for question in questions]
         answers = check_completions(
             self.judge.name, questions, self.judge.generate(questions, seeds)

@@ -23,10 +23,13 @@ _MIN_SCALE = 1e-12
 
 
 def _code_points(texts: Sequence[str], max_length: int) -> NDArray[np.int64]:
-    """The first ``max_length`` code points of each text, shifted by one and padded with 0."""
+    """The first ``max_length`` code points of each text, shifted by one and padded with 0.
+
+    Surrogate code points (which a ``str`` may hold) count as the code points they are.
+    """
     codes = np.full((len(texts), max_length), _PAD, dtype=np.int64)
     for i, text in enumerate(texts):
-        head = text[:max_length].encode("utf-32-le")
+        head = text[:max_length].encode("utf-32-le", "surrogatepass")
         codes[i, : len(head) // 4] = np.frombuffer(head, dtype="<u4").astype(np.int64) + 1
     return codes
 

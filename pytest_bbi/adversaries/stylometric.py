@@ -13,6 +13,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.adversaries.pairwise import Features, decide_pairwise
+from pytest_bbi.text import encodable
 
 _PUNCTUATION = ".,!?:;\"'()[]{}-*#…—"
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
@@ -88,10 +89,11 @@ _N_STYLE_FEATURES = len(_style_vector(""))
 
 
 class StylometricAdversary:
-    """Tells the models apart by style: lengths, punctuation, layout and recurring phrases.
+    r"""Tells the models apart by style: lengths, punctuation, layout and recurring phrases.
 
     Each completion becomes dense style features (:func:`style_features`) plus hashed word
-    uni/bigrams and character 3–5-grams, so a recurring phrase or verbal tic is caught. An
+    uni/bigrams and character 3–5-grams, so a recurring phrase or verbal tic is caught (a
+    surrogate code point enters the n-grams as its ``\udXXX`` escape). An
     antisymmetric logistic regression on the feature difference of the two completions decides
     which one is the teacher's (see :func:`~pytest_bbi.adversaries.pairwise.decide_pairwise`).
 
@@ -139,7 +141,8 @@ class StylometricAdversary:
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
         dense = style_features(texts)
         deadline.check()
+        valid = [encodable(text) for text in texts]  # the n-gram hashing needs valid Unicode
         hashed = sparse.hstack(
-            [self._words.transform(texts), self._chars.transform(texts)], format="csr"
+            [self._words.transform(valid), self._chars.transform(valid)], format="csr"
         )
         return dense, hashed

@@ -6,7 +6,9 @@ import contextlib
 import hashlib
 import json
 import os
+import pathlib
 import sqlite3
+import stat
 import threading
 import time
 import warnings
@@ -38,12 +40,19 @@ _SIDE_FILES = ("-wal", "-shm")
 _CHUNK = 500
 _OPEN_ATTEMPTS = 5
 _COLUMNS = ["key", "model", "completion", "checksum"]
+_MIN_ROW_BYTES = 64
+"""Every stored row takes more than this (its hex key alone does): bounds the rowids to probe."""
+_FIX = "pass another directory with --bbi-cache-dir, or run without a cache with --bbi-no-cache"
 
 _T = TypeVar("_T")
 
 
 class _Unusable(Exception):
     """The cache file cannot be used as it is; the message says why, for the warning."""
+
+
+class _Vanished(Exception):
+    """The cache file disappeared while being opened (another process moved it aside)."""
 
 
 def cache_key(identity: str, prompt: str, seed: int) -> str:
@@ -77,17 +86,33 @@ def _checksum(key: str, completion: str) -> str:
     return _digest("checksum", key, completion)
 
 
-def _storable(text: str) -> bool:
-    """Whether SQLite can store ``text``: strings with lone surrogates are not valid UTF-8."""
+def _storable(text: str) -> str | bytes:
+    r"""What SQLite stores for ``text``: the text itself, or its bytes when it is not Unicode.
+
+    SQLite's text type holds valid UTF-8 only, so a ``str`` with a surrogate code point (a lone
+    ``\ud800``, which a server's JSON can produce) is stored as a blob of its UTF-8 bytes with
+    the surrogates kept (``surrogatepass``): lossless, and read back by :func:`_text`.
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return text.encode("utf-8", "surrogatepass")
+    return text
+
+
+def _text(stored: object) -> str | None:
+    """The ``str`` a stored value stands for (see :func:`_storable`), or ``None`` if none."""
+    if isinstance(stored, str):
+        return stored
+    if isinstance(stored, bytes):
+        with contextlib.suppress(UnicodeDecodeError):
+            return stored.decode("utf-8", "surrogatepass")
+    return None
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
-    return error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    code = getattr(error, "sqlite_errorcode", 0)
+    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _retrying(operation: Callable[[], _T]) -> _T:
@@ -116,37 +141,82 @@ def _transaction(connection: sqlite3.Connection, body: Callable[[sqlite3.Connect
     return result
 
 
-def _create_schema(connection: sqlite3.Connection) -> str | None:
-    connection.execute("CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT)")
+def _create_schema(connection: sqlite3.Connection) -> None:
+    connection.execute("CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT)")
     connection.execute(
-        "INSERT OR IGNORE INTO meta VALUES ('format_version', ?)", (str(CACHE_FORMAT_VERSION),)
+        "INSERT INTO meta VALUES ('format_version', ?)", (str(CACHE_FORMAT_VERSION),)
     )
     connection.execute(
-        "CREATE TABLE IF NOT EXISTS completions(key TEXT PRIMARY KEY, model TEXT, "
+        "CREATE TABLE completions(key TEXT PRIMARY KEY, model TEXT, "
         "completion TEXT NOT NULL, checksum TEXT NOT NULL)"
     )
-    row = connection.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
-    return None if row is None else str(row[0])
+
+
+def _uri(path: str, mode: str) -> str:
+    """An SQLite URI for ``path``: ``mode`` ``rw`` never creates the file, ``rwc`` may."""
+    return f"{pathlib.Path(path).absolute().as_uri()}?mode={mode}"
+
+
+def _sqlite(path: str, mode: str) -> sqlite3.Connection:
+    return sqlite3.connect(
+        _uri(path, mode),
+        uri=True,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+
+
+def _create(path: str) -> None:
+    """Create an empty cache file with its tables; call it holding the recovery lock.
+
+    Every process creates the file under that lock, so a file seen without its tables while
+    the lock is free was not made by pytest-bbi (or was emptied since) and is reported.
+    """
+    connection = _sqlite(path, "rwc")
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        _transaction(connection, _create_schema)
+    finally:
+        connection.close()
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    """Open the cache file, creating its tables, and check that this version can use it.
+    """Open an existing cache file and check that this version can use it.
 
     Raises:
-        _Unusable: the file fails its integrity check or has another format.
+        _Vanished: the file is gone (another process moved it aside meanwhile).
+        _Unusable: the file is empty, has no cache tables, fails its integrity check or has
+            another format.
         sqlite3.DatabaseError: the file is not a database, or is corrupt beyond opening.
+        sqlite3.OperationalError: the file cannot be opened (permissions, disk errors), or
+            stayed locked by another process.
     """
-    connection = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-    )
     try:
+        connection = _sqlite(path, "rw")
+    except sqlite3.OperationalError:
+        if _stat(path) is None:
+            raise _Vanished() from None
+        raise
+    try:
+        found = _stat(path)
+        if found is not None and found.st_size == 0:
+            raise _Unusable("is empty (0 bytes)")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         problems = [str(row[0]) for row in connection.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             details = " ".join(" ".join(problems).split())
             raise _Unusable(f"failed its integrity check ({details:.200})")
-        version = _transaction(connection, _create_schema)
+        tables = {
+            str(row[0])
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if not {"meta", "completions"} <= tables:
+            listed = ", ".join(sorted(tables)) or "none"
+            raise _Unusable(f"holds no pytest-bbi cache tables (its tables: {listed})")
+        row = connection.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
+        version = None if row is None else str(row[0])
         if version != str(CACHE_FORMAT_VERSION):
             if version is not None and version.isdigit() and int(version) > CACHE_FORMAT_VERSION:
                 raise _Unusable(
@@ -163,6 +233,21 @@ def _connect(path: str) -> sqlite3.Connection:
     return connection
 
 
+def _still_unusable(path: str) -> bool:
+    """Whether the file at ``path`` is still unusable (checked again, under the lock)."""
+    try:
+        _retrying(lambda: _connect(path)).close()
+    except _Vanished:
+        return False
+    except _Unusable:
+        return True
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError:
+        return True
+    return False
+
+
 def _reserve(path: str) -> str:
     """Claim the first free ``<path>.corrupt-<n>`` name by creating it exclusively."""
     number = 1
@@ -177,10 +262,11 @@ def _reserve(path: str) -> str:
 
 
 @contextlib.contextmanager
-def _recovery_lock(path: str) -> Iterator[None]:
-    """Hold a lock file while moving the cache aside, so processes recover one at a time.
+def _recovery_lock(path: str) -> Iterator[Callable[[], None]]:
+    """Hold a lock file while creating or moving the cache, so processes do it one at a time.
 
-    A lock older than ``STALE_LOCK_SECONDS`` was left by a killed process and is broken.
+    A lock older than ``STALE_LOCK_SECONDS`` was left by a killed process and is broken; the
+    holder calls the yielded function during long work to keep the lock fresh.
     """
     while True:
         try:
@@ -192,10 +278,25 @@ def _recovery_lock(path: str) -> Iterator[None]:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
             time.sleep(0.05)
+
+    def keep_fresh() -> None:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
     try:
-        yield
+        yield keep_fresh
     finally:
-        os.remove(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _await_recovery(lock: str) -> None:
+    """Wait while another process creates, moves aside or salvages the cache file."""
+    while True:
+        held = _stat(lock)
+        if held is None or time.time() - held.st_mtime > STALE_LOCK_SECONDS:
+            return
+        time.sleep(0.05)
 
 
 def _stat(path: str) -> os.stat_result | None:
@@ -205,6 +306,150 @@ def _stat(path: str) -> os.stat_result | None:
         return None
 
 
+def _prepare(directory: str, path: str) -> None:
+    """Create the cache directory; refuse a path that cannot hold the cache, saying why.
+
+    Raises:
+        BbiError: naming the path, the problem and the fix.
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except FileExistsError:
+        raise BbiError(
+            f"the cache directory {directory} is a file, not a directory; {_FIX}."
+        ) from None
+    except OSError as error:
+        raise BbiError(
+            f"the cache directory {directory} cannot be created ({error.strerror or error}); "
+            f"{_FIX}."
+        ) from None
+    found = _stat(path)
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise BbiError(
+            f"the generation cache {path} is a directory, not a file; remove it (pytest-bbi "
+            f"creates the file) or {_FIX}."
+        )
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise BbiError(
+            f"the generation cache {path} is not a regular file; remove it (pytest-bbi creates "
+            f"the file) or {_FIX}."
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise BbiError(
+            f"the cache directory {directory} is not writable, and SQLite writes the cache and "
+            f"its journal there; make it writable or {_FIX}."
+        )
+
+
+def _readable_rows(
+    connection: sqlite3.Connection, last: int
+) -> Iterator[tuple[object, object, object, object]]:
+    """Every row of the completions table that can still be read, in rowid order.
+
+    A damaged page raises when a scan reaches it; the scan then resumes at the first rowid
+    after ``start`` from which reading works again (found by galloping, then bisecting), so
+    only the rows on damaged pages are lost.
+    """
+    scan = "SELECT rowid, key, model, completion, checksum FROM completions WHERE rowid >= ? "
+    start = 1
+    while start <= last:
+        try:
+            for rowid, key, model, completion, checksum in connection.execute(
+                scan + "ORDER BY rowid", (start,)
+            ):
+                start = int(rowid) + 1
+                yield key, model, completion, checksum
+            return
+        except sqlite3.DatabaseError:
+            start = _next_readable(connection, start + 1, last)
+
+
+def _next_readable(connection: sqlite3.Connection, start: int, last: int) -> int:
+    """The smallest rowid ≥ ``start`` (roughly) from which a scan can read a first row."""
+
+    def readable(rowid: int) -> bool:
+        try:
+            connection.execute(
+                "SELECT rowid, completion FROM completions WHERE rowid >= ? ORDER BY rowid LIMIT 1",
+                (rowid,),
+            ).fetchall()
+        except sqlite3.DatabaseError:
+            return False
+        return True
+
+    if readable(start):
+        return start
+    step, low = 1, start
+    while low + step <= last and not readable(low + step):
+        low += step
+        step *= 2
+    high = min(low + step, last + 1)
+    while high - low > 1:  # low is unreadable; high is readable or past the end
+        middle = (low + high) // 2
+        if readable(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _salvage(source: str, target: str, keep_fresh: Callable[[], None]) -> int:
+    """Copy every row of ``source`` that can be read and verified into ``target``.
+
+    A row is verified by its checksum. A file of another cache format gives nothing (its keys
+    would never be asked). Returns the number of rows copied.
+    """
+    try:
+        damaged = _sqlite(source, "rw")
+    except sqlite3.Error:
+        return 0
+    copied = 0
+    try:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            row = damaged.execute("SELECT value FROM meta WHERE name = 'format_version'").fetchone()
+            if row is not None and str(row[0]) != str(CACHE_FORMAT_VERSION):
+                return 0
+        try:
+            last = int(damaged.execute("SELECT max(rowid) FROM completions").fetchone()[0] or 0)
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return 0
+            last = os.path.getsize(source) // _MIN_ROW_BYTES + 1
+        except sqlite3.DatabaseError:
+            last = os.path.getsize(source) // _MIN_ROW_BYTES + 1
+        fresh = _sqlite(target, "rw")
+        try:
+            batch: list[tuple[str, object, object, str]] = []
+            for key, model, stored, checksum in _readable_rows(damaged, last):
+                completion = _text(stored)
+                if (
+                    isinstance(key, str)
+                    and completion is not None
+                    and checksum == _checksum(key, completion)
+                ):
+                    batch.append((key, model, stored, checksum))
+                if len(batch) == _CHUNK:
+                    copied += _insert(fresh, batch)
+                    keep_fresh()
+                    batch = []
+            copied += _insert(fresh, batch)
+        finally:
+            fresh.close()
+    finally:
+        damaged.close()
+    return copied
+
+
+def _insert(connection: sqlite3.Connection, rows: list[tuple[str, object, object, str]]) -> int:
+    if not rows:
+        return 0
+    _transaction(
+        connection,
+        lambda c: c.executemany("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?)", rows),
+    )
+    return len(rows)
+
+
 class GenerationCache:
     """Completions on disk, in one SQLite file shared by every process that opens the directory.
 
@@ -212,13 +457,20 @@ class GenerationCache:
     role, run seed); the identity covers the decoding settings and the seed encodes the rest, so
     rows are keyed by a hash of (format version, identity, prompt, seed). Rows are written only
     once generation has returned, each with a checksum of its key and completion: a row whose
-    checksum does not match reads as missing and is deleted.
+    checksum does not match reads as missing and is deleted. Any ``str`` can be stored: text
+    with a surrogate code point (not valid Unicode, so not SQLite text) is stored losslessly as
+    a blob of its bytes.
 
     The file runs in WAL mode with short transactions and waits (then retries with backoff)
     while another process holds the write lock, so pytest-xdist workers can share one
-    directory. A file that is not a database, fails its integrity check or was written in
-    another format is moved aside to ``generations.sqlite3.corrupt-<n>`` with a
-    :class:`~pytest_bbi.errors.BbiWarning`, and an empty cache replaces it.
+    directory. A file that is empty (0 bytes), holds no cache tables, is not a database, fails
+    its integrity check or was written in another format is moved aside to
+    ``generations.sqlite3.corrupt-<n>`` with a :class:`~pytest_bbi.errors.BbiWarning`. A new
+    cache replaces it, into which every row of a damaged file that can still be read and
+    verified by its checksum is copied (rows of another format are not); the rest are
+    generated again. Every operation first checks that the path still names the file it has
+    open, and again after it ran: when another process has moved the file aside, the cache
+    reopens the path and runs the operation again there, so no write is left in the moved file.
 
     The file holds model identities, hashed keys and completions, nothing else: identities must
     never contain API keys or other secrets.
@@ -234,38 +486,82 @@ class GenerationCache:
             directory: the cache directory; the file inside it is ``generations.sqlite3``.
 
         Raises:
-            BbiError: the file stays unusable after being moved aside repeatedly.
-            sqlite3.OperationalError: the file cannot be opened (permissions, disk errors), or
-                stayed locked by another process for longer than the retry limit.
+            BbiError: the directory or file cannot hold the cache (a file where the directory
+                should be, a directory where the file should be, no write permission, a file
+                SQLite cannot open), the file stayed locked by another process for longer than
+                the retry limit, or it stays unusable after being moved aside repeatedly; the
+                message names the path and the fix.
         """
-        os.makedirs(directory, exist_ok=True)
-        self.path = os.path.join(os.fspath(directory), FILENAME)
+        self._folder = os.fspath(directory)
+        self.path = os.path.join(self._folder, FILENAME)
         self._lock = threading.Lock()
         self._connection, self._opened = self._open()
 
-    def _open(self) -> tuple[sqlite3.Connection, os.stat_result | None]:
+    def _open(self) -> tuple[sqlite3.Connection, os.stat_result]:
+        _prepare(self._folder, self.path)  # again on reopening: the folder may have been removed
         reason = ""
         for _ in range(_OPEN_ATTEMPTS):
-            opened = _stat(self.path)
+            _await_recovery(self.path + ".recovering")
+            before = _stat(self.path)
+            if before is None:
+                with _recovery_lock(self.path + ".recovering"):
+                    if _stat(self.path) is None:
+                        self._guarded(lambda: _create(self.path))
+                continue
             try:
-                return _retrying(lambda: _connect(self.path)), _stat(self.path)
+                connection = self._guarded(lambda: _retrying(lambda: _connect(self.path)))
+            except _Vanished:
+                continue
             except _Unusable as problem:
                 reason = str(problem)
-            except sqlite3.OperationalError:
-                raise
             except sqlite3.DatabaseError as error:
                 reason = f"could not be read ({error})"
-            self._move_aside(reason, opened)
+            else:
+                after = _stat(self.path)
+                if after is not None and os.path.samestat(before, after):
+                    return connection, after
+                connection.close()  # replaced while opening: open the new file
+                continue
+            self._move_aside(reason, before, recheck=True)
         raise BbiError(
-            f"the generation cache {self.path} {reason}, again after being moved aside "
-            f"{_OPEN_ATTEMPTS} times; delete the cache directory or pass another one."
+            f"the generation cache {self.path} {reason or 'kept changing while being opened'}, "
+            f"again after being moved aside {_OPEN_ATTEMPTS} times; delete the cache directory "
+            "or pass another one with --bbi-cache-dir."
         )
 
-    def _move_aside(self, reason: str, opened: os.stat_result | None) -> None:
-        """Move the unusable file aside, unless another process already replaced it."""
-        with _recovery_lock(self.path + ".recovering"):
+    def _guarded(self, operation: Callable[[], _T]) -> _T:
+        """Run ``operation``, turning SQLite's refusal to open or lock the file into a message.
+
+        Raises:
+            BbiError: when SQLite cannot open the file or it stays locked.
+        """
+        try:
+            return operation()
+        except sqlite3.OperationalError as error:
+            if _is_busy(error):
+                problem = (
+                    f"stayed locked by another process for over {RETRY_SECONDS:.0f} s ({error}); "
+                    "check for a hung pytest process using the same cache directory, or"
+                )
+            else:
+                problem = (
+                    f"cannot be opened ({error}); check that it is a readable and writable "
+                    "SQLite file in a writable directory on a local disk, or"
+                )
+            raise BbiError(f"the generation cache {self.path} {problem} {_FIX}.") from error
+
+    def _move_aside(self, reason: str, opened: os.stat_result | None, *, recheck: bool) -> None:
+        """Move the unusable file aside and salvage its rows, unless another process did.
+
+        Under the recovery lock nothing happens when another process has replaced the file
+        already, nor, with ``recheck``, when the file passes the checks this time (a process
+        was creating it, which it does holding the same lock).
+        """
+        with _recovery_lock(self.path + ".recovering") as keep_fresh:
             current = _stat(self.path)
             if current is None or opened is None or not os.path.samestat(current, opened):
+                return
+            if recheck and not self._guarded(lambda: _still_unusable(self.path)):
                 return
             target = _reserve(self.path)
             # The side files go first: a process opening the path in between must never pair
@@ -274,25 +570,53 @@ class GenerationCache:
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(self.path + suffix, target + suffix)
             os.replace(self.path, target)
+            self._guarded(lambda: _create(self.path))
+            copied = self._guarded(lambda: _salvage(target, self.path, keep_fresh))
+        kept = (
+            f"{copied} intact completion{'s' if copied != 1 else ''} from it were copied into a "
+            "new cache, and the others will be generated again"
+            if copied
+            else "an empty cache replaces it, so completions will be generated again"
+        )
         warnings.warn(
             f"pytest-bbi: the generation cache {self.path} {reason}; it was moved to {target} "
-            "and an empty cache replaces it, so completions will be generated again.",
+            f"and {kept}.",
             BbiWarning,
             stacklevel=4,
         )
 
+    def _moved(self) -> bool:
+        """Whether the path no longer names the file this cache has open."""
+        current = _stat(self.path)
+        return current is None or not os.path.samestat(current, self._opened)
+
+    def _reopen(self) -> None:
+        self._connection.close()
+        self._connection, self._opened = self._open()
+
     def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``operation`` on the connection; rebuild the cache once if the file is corrupt."""
+        """Run ``operation`` on the cache file the path names now.
+
+        The file is reopened first when another process moved it aside, and the operation runs
+        again when that happened while it ran (operations are idempotent), so a write never
+        stays in a moved file. A corrupt file is moved aside and the cache rebuilt, once.
+        """
         with self._lock:
+            if self._moved():
+                self._reopen()
             try:
-                return _retrying(lambda: operation(self._connection))
+                result = _retrying(lambda: operation(self._connection))
             except sqlite3.OperationalError:
                 raise
             except sqlite3.DatabaseError as error:
                 self._connection.close()
-                self._move_aside(f"could not be read ({error})", self._opened)
+                self._move_aside(f"could not be read ({error})", self._opened, recheck=False)
                 self._connection, self._opened = self._open()
-            return _retrying(lambda: operation(self._connection))
+                return _retrying(lambda: operation(self._connection))
+            if self._moved():
+                self._reopen()
+                result = _retrying(lambda: operation(self._connection))
+            return result
 
     def get_many(
         self, identity: str, prompts: Sequence[str], seeds: Sequence[int]
@@ -325,8 +649,7 @@ class GenerationCache:
     ) -> None:
         """Store finished completions in one transaction; keys already present are kept.
 
-        A completion that is not valid UTF-8 (a lone surrogate) cannot be stored and is skipped,
-        so it is generated again next time.
+        Any ``str`` is stored and read back exactly, including text with lone surrogates.
 
         Args:
             identity: the model's identity.
@@ -340,12 +663,12 @@ class GenerationCache:
         keys = [
             cache_key(identity, prompt, seed) for prompt, seed in zip(prompts, seeds, strict=True)
         ]
+        model = _storable(identity)
         rows = [
-            (key, identity, completion, _checksum(key, completion))
+            (key, model, _storable(completion), _checksum(key, completion))
             for key, completion in zip(keys, completions, strict=True)
-            if _storable(completion)
         ]
-        if rows and _storable(identity):
+        if rows:
             self._run(
                 lambda connection: _transaction(
                     connection,
@@ -398,14 +721,15 @@ def _select(connection: sqlite3.Connection, keys: list[str]) -> dict[str, str]:
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
         placeholders = ", ".join("?" * len(chunk))
-        for key, completion, checksum in connection.execute(
+        for key, stored, checksum in connection.execute(
             f"SELECT key, completion, checksum FROM completions WHERE key IN ({placeholders})",
             chunk,
         ):
-            if isinstance(completion, str) and checksum == _checksum(key, completion):
+            completion = _text(stored)
+            if completion is not None and checksum == _checksum(key, completion):
                 found[key] = completion
             else:
-                damaged.append((key, completion, checksum))
+                damaged.append((key, stored, checksum))
     if damaged:
         _transaction(
             connection,

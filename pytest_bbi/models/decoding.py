@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.options import parse_bool, parse_float, parse_int
 
 
 @dataclass(frozen=True)
@@ -29,25 +30,51 @@ class Decoding:
     system_prompt: str | None = None
 
     def check(self, backend: str) -> Decoding:
-        """Return ``self`` when every setting is in range.
+        """Return the settings parsed strictly, once every setting is in range.
+
+        Numbers may be given as text (``"0.7"``, as an ini file spells them) and ``chat`` as
+        any spelling :func:`~pytest_bbi.options.parse_bool` accepts; anything else is an error,
+        never a silent conversion.
 
         Args:
             backend: the backend's scheme, for the message (e.g. ``"hf"``).
 
+        Returns:
+            Equal settings with ``temperature``/``top_p`` as floats, ``top_k``/``max_new_tokens``
+            as ints and ``chat`` as a bool.
+
         Raises:
-            ModelSpecError: naming every setting out of range and its rule.
+            ModelSpecError: naming the setting that is not of its type, or every setting out of
+                range and its rule.
         """
+        if self.system_prompt is not None and not isinstance(self.system_prompt, str):
+            raise ModelSpecError(
+                f"{backend}: system_prompt={self.system_prompt!r} must be text (a str) or None."
+            )
+        parsed = Decoding(
+            temperature=parse_float("temperature", self.temperature, context=backend),
+            top_p=parse_float("top_p", self.top_p, context=backend),
+            top_k=parse_int("top_k", self.top_k, context=backend),
+            max_new_tokens=parse_int("max_new_tokens", self.max_new_tokens, context=backend),
+            chat=parse_bool("chat", self.chat, context=backend),
+            system_prompt=self.system_prompt,
+        )
         problems = [
             f"{option}={value!r} ({rule})"
             for option, value, ok, rule in (
-                ("temperature", self.temperature, self.temperature >= 0, "must be >= 0"),
-                ("top_p", self.top_p, 0 < self.top_p <= 1, "must be in (0, 1]"),
-                ("top_k", self.top_k, self.top_k >= 0, "must be >= 0; 0 keeps every token"),
-                ("max_new_tokens", self.max_new_tokens, self.max_new_tokens >= 1, "must be >= 1"),
+                ("temperature", parsed.temperature, parsed.temperature >= 0, "must be >= 0"),
+                ("top_p", parsed.top_p, 0 < parsed.top_p <= 1, "must be in (0, 1]"),
+                ("top_k", parsed.top_k, parsed.top_k >= 0, "must be >= 0; 0 keeps every token"),
+                (
+                    "max_new_tokens",
+                    parsed.max_new_tokens,
+                    parsed.max_new_tokens >= 1,
+                    "must be >= 1",
+                ),
                 (
                     "system_prompt",
-                    self.system_prompt,
-                    self.system_prompt is None or self.chat,
+                    parsed.system_prompt,
+                    parsed.system_prompt is None or parsed.chat,
                     "needs chat=True, since only a chat turn structure has a system turn",
                 ),
             )
@@ -55,7 +82,7 @@ class Decoding:
         ]
         if problems:
             raise ModelSpecError(f"{backend}: invalid decoding options: {'; '.join(problems)}.")
-        return self
+        return parsed
 
     @property
     def samples_exactly(self) -> bool:

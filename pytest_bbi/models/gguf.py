@@ -6,6 +6,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import struct
 import tempfile
 from importlib.metadata import PackageNotFoundError, distribution, version
 
@@ -135,8 +136,12 @@ def _convert_into(source: pathlib.Path, folder: pathlib.Path) -> None:
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
         quantized = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise ModelSpecError(f"hf: transformers cannot read {str(source)!r}: {error}") from error
+    except (OSError, ValueError, KeyError, RuntimeError, IndexError, struct.error) as error:
+        raise ModelSpecError(
+            f"hf: transformers cannot read {str(source)!r} ({type(error).__name__}: {error}); "
+            "the file is truncated or not a GGUF checkpoint of a supported architecture: copy "
+            "or download it again, or convert the model to a safetensors folder yourself."
+        ) from error
     config = quantized.config
     if hasattr(config, "quantization_config"):
         # The weights are already dequantized; the marker only stops save_pretrained.

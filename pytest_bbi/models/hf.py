@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     LogitsProcessor,
@@ -24,8 +25,14 @@ from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.devices import torch_device
 from pytest_bbi.models.gguf import convert_gguf
 from pytest_bbi.models.weights import model_identity, weight_files
+from pytest_bbi.options import parse_bool, parse_int
+from pytest_bbi.text import encodable, is_unicode
 
 _TINY = torch.finfo(torch.float32).tiny
+_REMOTE_CODE = (
+    "hf: {directory!r} needs custom model code from the directory, which runs arbitrary Python; "
+    "if you trust it, opt in with trust_remote_code=True."
+)
 
 
 def _row_seed(seed: int, step: int) -> int:
@@ -189,7 +196,12 @@ class HFModel:
         return completions
 
     def _render(self, prompts: list[str]) -> list[str]:
-        """The text the model reads for each prompt: the prompt, or its chat-template rendering."""
+        r"""The text the model reads for each prompt: the prompt, or its chat-template rendering.
+
+        A surrogate code point, which the tokenizer cannot read, is written as its ``\udXXX``
+        escape (:func:`pytest_bbi.text.encodable`).
+        """
+        prompts = [encodable(prompt) for prompt in prompts]
         if not self.decoding.chat:
             return prompts
         system = (
@@ -252,7 +264,9 @@ class HFModel:
         exact decoding distribution, as the white-box certificate needs. Under greedy decoding
         the distribution is a point mass: 0 for the greedy completion, ``-inf`` for any other.
         A completion is re-tokenized from its text, so one whose generated tokens included
-        special tokens (dropped when decoding) is scored as its text reads.
+        special tokens (dropped when decoding) is scored as its text reads. A completion holding
+        a surrogate code point scores ``-inf``: decoding always yields valid Unicode, so
+        :meth:`generate` never returns one.
 
         Args:
             prompts: the prompts, tokenized as :meth:`generate` tokenizes them.
@@ -274,10 +288,13 @@ class HFModel:
                 0.0 if own == completion else -math.inf
                 for own, completion in zip(greedy, completions, strict=True)
             ]
-        scores: list[float] = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            scores += self._score_chunk(list(prompts[chunk]), list(completions[chunk]))
+        scores = [-math.inf] * len(prompts)
+        possible = [index for index, text in enumerate(completions) if is_unicode(text)]
+        for start in range(0, len(possible), self.batch_size):
+            rows = possible[start : start + self.batch_size]
+            chunk = self._score_chunk([prompts[i] for i in rows], [completions[i] for i in rows])
+            for index, score in zip(rows, chunk, strict=True):
+                scores[index] = score
         return scores
 
     def _score_chunk(self, prompts: list[str], completions: list[str]) -> list[float]:
@@ -298,12 +315,13 @@ class HFModel:
     def token_log_probs(
         self, prompts: Sequence[str], completions: Sequence[str]
     ) -> list[list[float]]:
-        """Log-probability of each token of each completion under the raw model.
+        r"""Log-probability of each token of each completion under the raw model.
 
         The model's confidence in what it wrote: the log-softmax of its logits (temperature 1,
         no top-k or top-p, whatever the decoding), one value per completion token, plus the
         end-of-sequence token when the completion is shorter than ``max_new_tokens``. A
-        completion is re-tokenized from its text, as :meth:`score` does.
+        completion is re-tokenized from its text, as :meth:`score` does (a surrogate code point
+        as its ``\udXXX`` escape).
 
         Args:
             prompts: the prompts, tokenized as :meth:`generate` tokenizes them.
@@ -360,7 +378,9 @@ class HFModel:
         prompt_ids = self._tokenizer(
             self._render(prompts), add_special_tokens=not self.decoding.chat
         )["input_ids"]
-        completion_ids = self._tokenizer(completions, add_special_tokens=False)["input_ids"]
+        completion_ids = self._tokenizer(
+            [encodable(completion) for completion in completions], add_special_tokens=False
+        )["input_ids"]
         rows = [
             torch.tensor(p + c, dtype=torch.long)
             for p, c in zip(prompt_ids, completion_ids, strict=True)
@@ -386,6 +406,19 @@ class HFModel:
             f"HFModel(name={self.name!r}, device={self.device!r}, decoding={self.decoding}, "
             f"batch_size={self.batch_size})"
         )
+
+
+def _config_problem(directory: pathlib.Path, error: Exception, trust_remote_code: bool) -> str:
+    """The message for a ``config.json`` that transformers refused, naming the file and fix."""
+    if "trust_remote_code" in str(error) and not trust_remote_code:
+        return _REMOTE_CODE.format(directory=str(directory))
+    details = " ".join(str(error).split())
+    return (
+        f"hf: {str(directory / 'config.json')!r} is not a model config transformers can use "
+        f"({type(error).__name__}: {details:.400}); correct the field it names (numbers are "
+        'written without quotes, e.g. "hidden_size": 64) or re-save the model with '
+        "`model.save_pretrained(dir)`."
+    )
 
 
 def load_hf(
@@ -423,7 +456,10 @@ def load_hf(
         chat: render each prompt as a user turn through the tokenizer's chat template (for
             instruction-tuned models).
         system_prompt: a system turn before each prompt; needs ``chat=True``.
-        trust_remote_code: allow models whose config requires custom code from the directory.
+        trust_remote_code: allow models whose config requires custom code from the directory,
+            which runs arbitrary Python. Only an explicit true enables it: ``True``, ``1`` or
+            the text ``true``/``yes``/``on``/``1`` (any case); ``"false"``, ``"no"``, ``"off"``
+            and ``"0"`` are false, and anything else is an error.
 
     Returns:
         The loaded model, in eval mode on ``device``.
@@ -433,6 +469,8 @@ def load_hf(
             ``trust_remote_code=True``, cannot be loaded, or an option is out of range.
     """
     decoding = Decoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt).check("hf")
+    trust_remote_code = parse_bool("trust_remote_code", trust_remote_code, context="hf")
+    batch_size = parse_int("batch_size", batch_size, context="hf")
     if batch_size < 1:
         raise ModelSpecError(f"hf: batch_size={batch_size!r} must be >= 1.")
     directory = pathlib.Path(path).expanduser()
@@ -442,18 +480,23 @@ def load_hf(
     weights = weight_files(directory)
     device = torch_device(device)
     try:
+        config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    except Exception as error:  # transformers reports a bad config.json with many error types
+        raise ModelSpecError(_config_problem(directory, error, trust_remote_code)) from error
+    try:
         tokenizer = AutoTokenizer.from_pretrained(
             directory, padding_side="left", trust_remote_code=trust_remote_code
         )
         model = AutoModelForCausalLM.from_pretrained(
-            directory, dtype="auto", use_safetensors=True, trust_remote_code=trust_remote_code
+            directory,
+            config=config,
+            dtype="auto",
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
         )
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         if "trust_remote_code" in str(error) and not trust_remote_code:
-            raise ModelSpecError(
-                f"hf: {str(directory)!r} needs custom model code from the directory, which runs "
-                "arbitrary Python; if you trust it, opt in with trust_remote_code=True."
-            ) from error
+            raise ModelSpecError(_REMOTE_CODE.format(directory=str(directory))) from error
         raise ModelSpecError(f"hf: cannot load {str(directory)!r}: {error}") from error
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models.base import AnswerCallback, hide_when_backend_error, ignore_answers
 from pytest_bbi.models.decoding import Decoding
+from pytest_bbi.options import parse_bool, parse_float, parse_int
 
 if TYPE_CHECKING:
     import openai
@@ -767,6 +768,10 @@ def load_openai(
     decoding = Decoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt).check(
         "openai"
     )
+    max_concurrency = parse_int("max_concurrency", max_concurrency, context="openai")
+    timeout = parse_float("timeout", timeout, context="openai")
+    max_retries = parse_int("max_retries", max_retries, context="openai")
+    echo_score = parse_bool("echo_score", echo_score, context="openai")
     problems = [
         f"{option}={value!r} ({rule})"
         for option, value, ok, rule in (
@@ -794,7 +799,9 @@ def load_openai(
     client = _client(openai, key_variable, base_url, timeout)
     _log.info("openai: model %r is served at %s", served_model, f"{base_url} {origin}")
     model_class = (
-        ScoringOpenAIModel if echo_score and not chat and decoding.samples_exactly else OpenAIModel
+        ScoringOpenAIModel
+        if echo_score and not decoding.chat and decoding.samples_exactly
+        else OpenAIModel
     )
     return model_class(
         client,

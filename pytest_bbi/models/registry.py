@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import Model
+from pytest_bbi.options import parse_bool
 from pytest_bbi.registry import Registry
 
 ENTRY_POINT_GROUP = "pytest_bbi.models"
@@ -131,6 +133,10 @@ def _import_object(path: str, spec: str) -> Any:
 def load_python(target: str, **options: Any) -> Model:
     """Load ``python:MODULE:ATTRIBUTE``: a model object, or a factory called with ``options``.
 
+    An option for a factory parameter that is a boolean (annotated ``bool`` or defaulting to
+    ``True``/``False``) is parsed strictly, as every backend's booleans are (see
+    :func:`~pytest_bbi.options.parse_bool`): ``"no"`` from an ini file arrives as ``False``.
+
     Args:
         target: ``MODULE:ATTRIBUTE``.
         **options: passed to the factory.
@@ -148,6 +154,8 @@ def load_python(target: str, **options: Any) -> Model:
             f"model spec {spec!r} names a model object, which takes no options "
             f"({', '.join(sorted(options))}); point the spec at a factory that accepts them."
         )
+    if callable(found) and not isinstance(found, Model):
+        options = _parsed_booleans(found, options)
     model = found if isinstance(found, Model) else found(**options) if callable(found) else found
     if not isinstance(model, Model):
         raise ModelSpecError(
@@ -156,6 +164,23 @@ def load_python(target: str, **options: Any) -> Model:
             "pytest_bbi.models.from_callable."
         )
     return model
+
+
+def _parsed_booleans(factory: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the values of the factory's boolean parameters parsed strictly."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return options
+    booleans = {
+        name
+        for name, parameter in parameters.items()
+        if parameter.annotation in (bool, "bool") or isinstance(parameter.default, bool)
+    }
+    return {
+        name: parse_bool(name, value, context="python") if name in booleans else value
+        for name, value in options.items()
+    }
 
 
 def load(spec: str, **options: Any) -> Model:

@@ -8,9 +8,11 @@ import hashlib
 import json
 import os
 import pathlib
+import secrets
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models.devices import visible_gpu_count
 from pytest_bbi.models.openai_api import OpenAIModel, load_openai
 from pytest_bbi.models.weights import model_identity, weight_files
+from pytest_bbi.options import parse_float, parse_int
 
 PYTHON_ENV = "BBI_VLLM_PYTHON"
 """Environment variable naming the Python interpreter that has vLLM installed."""
@@ -33,6 +36,13 @@ STATE_DIR_ENV = "BBI_VLLM_STATE_DIR"
 """Environment variable naming the folder that holds server state files, locks and logs."""
 
 _LOG_TAIL_CHARACTERS = 3000
+_TOKEN_PREFIX = "bbi-"
+_IDENTIFY_SECONDS = 30.0
+"""How long a server that reports healthy may take to list its models correctly."""
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Requests to the loopback server never go through a proxy named in the environment."""
+_children: dict[int, subprocess.Popen[bytes]] = {}
+"""The servers this process started, by pid."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,12 @@ class ServerConfig:
         text = "\0".join((self.model_dir, self.served_model, self.python, *self.server_args))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def command(self, port: int) -> list[str]:
-        """The command that starts the server on ``port`` of the loopback interface."""
+    def command(self, port: int, token: str) -> list[str]:
+        """The command that starts the server on ``port`` of the loopback interface.
+
+        ``token`` becomes a second served model name, which the server then lists under
+        ``/v1/models``: proof that the server on the port is the one started with it.
+        """
         return [
             self.python,
             "-m",
@@ -68,6 +82,7 @@ class ServerConfig:
             self.model_dir,
             "--served-model-name",
             self.served_model,
+            token,
             "--host",
             "127.0.0.1",
             "--port",
@@ -77,11 +92,54 @@ class ServerConfig:
 
 
 def state_dir() -> pathlib.Path:
-    """Where state files live: ``$BBI_VLLM_STATE_DIR``, else a per-user temporary folder."""
+    """Where state files live: ``$BBI_VLLM_STATE_DIR``, else a per-user temporary folder.
+
+    :class:`ManagedServer` creates it private (mode 0700) and refuses one that is not (see
+    :func:`private_state_dir`).
+    """
     configured = os.environ.get(STATE_DIR_ENV)
     if configured:
         return pathlib.Path(configured)
     return pathlib.Path(tempfile.gettempdir()) / f"pytest-bbi-vllm-{os.getuid()}"
+
+
+def private_state_dir(folder: pathlib.Path) -> pathlib.Path:
+    """Create ``folder`` private to this user (mode 0700), or check that an existing one is.
+
+    The folder holds the state that says which process and port serve a model, so another
+    user who could write there could make this session signal any process or use any server.
+    A folder of this user that others may only read (e.g. mode 0755, as earlier versions
+    created it) is made private: nobody else could have written to it.
+
+    Args:
+        folder: the state folder.
+
+    Returns:
+        The folder.
+
+    Raises:
+        BackendError: when the folder is a symbolic link or not a directory, belongs to
+            another user, or other users may write to it; the message says how to fix it.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    found = os.lstat(folder)
+    if stat.S_ISLNK(found.st_mode) or not stat.S_ISDIR(found.st_mode):
+        problem = "is a symbolic link" if stat.S_ISLNK(found.st_mode) else "is not a directory"
+    elif found.st_uid != os.getuid():
+        problem = f"belongs to another user (uid {found.st_uid}; you are uid {os.getuid()})"
+    elif found.st_mode & 0o022:
+        problem = f"is writable by other users (mode {stat.S_IMODE(found.st_mode):04o})"
+    else:
+        if found.st_mode & 0o077:
+            os.chmod(folder, 0o700)
+        return folder
+    raise BackendError(
+        f"vllm: the server state folder {folder} {problem}, so another user could have planted "
+        f"server state there; remove it (`rm -r {folder}`) or point ${STATE_DIR_ENV} at a "
+        "private folder (`mkdir -m 700 DIR`)."
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -94,12 +152,83 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started: the boot id and its start time in clock ticks since boot.
+
+    Together with the pid this names one process for good: a pid reused by a later process
+    has another start time. ``None`` when the process does not exist or the system has no
+    ``/proc`` (then no recorded process is ever trusted).
+    """
+    try:
+        boot = pathlib.Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        status = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = status[status.rindex(")") + 2 :].split()
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
+
+
+def _command_line(pid: int) -> list[str] | None:
+    try:
+        raw = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1]]
+
+
+def is_recorded_process(state: dict[str, Any]) -> bool:
+    """Whether the state's process is still the server this plugin started, safe to signal.
+
+    It must be alive, belong to this user, lead its own process group, and have the recorded
+    start time and command line; a pid that now names another process fails. A running child
+    of this process that it started as the server also passes (this covers systems without
+    ``/proc``, where no other process can be verified).
+    """
+    pid = state["pid"]
+    child = _children.get(pid)
+    if child is not None and child.poll() is None:
+        return True
+    try:
+        owner = os.stat(f"/proc/{pid}").st_uid
+        group = os.getpgid(pid)
+    except OSError:
+        return False
+    return (
+        owner == os.getuid()
+        and group == pid
+        and process_start(pid) == state["started"]
+        and _command_line(pid) == state["command"]
+    )
+
+
 def _healthy(base_url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{base_url.removesuffix('/v1')}/health", timeout=5) as reply:
+        with _NO_PROXY.open(f"{base_url.removesuffix('/v1')}/health", timeout=5) as reply:
             return bool(reply.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def identity_problem(port: int, served_model: str, token: str) -> str | None:
+    """Why the server on ``port`` is not the one started with ``token``; None when it is.
+
+    The server must list both ``served_model`` and ``token`` under ``/v1/models``; only a
+    server started with the token (a per-start random name this plugin chose) does.
+    """
+    url = f"http://127.0.0.1:{port}/v1/models"
+    try:
+        with _NO_PROXY.open(url, timeout=5) as reply:
+            listed = json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return f"it answered {url} with HTTP {error.code}"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return f"it gave no model list at {url} ({error})"
+    data = listed.get("data") if isinstance(listed, dict) else None
+    names = [str(card.get("id")) for card in data or () if isinstance(card, dict)]
+    if served_model not in names or token not in names:
+        shown = [name for name in names if not name.startswith(_TOKEN_PREFIX)]
+        return f"it serves {shown}, not {served_model!r} with this session's token"
+    return None
 
 
 def _free_port() -> int:
@@ -109,16 +238,47 @@ def _free_port() -> int:
         return port
 
 
+def _valid_state(state: object) -> dict[str, Any] | None:
+    """The state when every field has its type, else None (a damaged or foreign file)."""
+    if not isinstance(state, dict):
+        return None
+    fields: dict[str, type] = {
+        "pid": int,
+        "port": int,
+        "started": str,
+        "token": str,
+        "command": list,
+        "users": list,
+    }
+    if not all(isinstance(state.get(name), kind) for name, kind in fields.items()):
+        return None
+    if not (state["pid"] > 1 and 0 < state["port"] < 65536):
+        return None
+    if not all(isinstance(part, str) for part in state["command"]):
+        return None
+    if not all(isinstance(user, int) and user > 0 for user in state["users"]):
+        return None
+    return state
+
+
 class ManagedServer:
     """A lease on a vLLM server shared by all processes of a session on this machine.
 
     The first process to :meth:`acquire` a config starts the server (under a lock file, so
     concurrent xdist workers wait for it instead of starting their own) and records its pid,
-    port and users in a state file; later processes attach to it. :meth:`release` removes the
-    caller from the users, and the last user stops the server. Under xdist the plugin acquires
-    the servers of ``vllm:`` fixture specs in the controller before the workers start, so the
-    controller, which finishes last, starts and stops them. A server left behind by a killed
-    session is reused when healthy and replaced when not.
+    start time, command line, port, a per-start random token and its users in a state file;
+    later processes attach to it. :meth:`release` removes the caller from the users, and the
+    last user stops the server. Under xdist the plugin acquires the servers of ``vllm:``
+    fixture specs in the controller before the workers start, so the controller, which
+    finishes last, starts and stops them. A server left behind by a killed session is reused
+    when it is still the recorded process and answers as itself, and replaced when not.
+
+    The state is trusted only as far as it checks out: the state folder must be private to
+    this user (see :func:`private_state_dir`); a recorded process is signalled only when it is
+    still the one this plugin started (:func:`is_recorded_process`: its start time and command
+    line, so a reused pid is never signalled); and a server is used only when it lists the
+    served model and the token under ``/v1/models`` (:func:`identity_problem`), at the
+    loopback port the state records, never at an address read from the file.
 
     Args:
         config: what to serve and how.
@@ -126,25 +286,31 @@ class ManagedServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        folder = state_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_state_dir(state_dir())
         self._state_path = folder / f"{config.key()}.json"
         self._log_path = folder / f"{config.key()}.log"
         self._lock = FileLock(str(folder / f"{config.key()}.lock"))
         self._events_path = folder / "servers.log"
         self.base_url = ""
         self.started_here = False
+        self._started_pid: int | None = None
 
     def _read_state(self) -> dict[str, Any] | None:
         try:
-            state = json.loads(self._state_path.read_text())
+            found = os.lstat(self._state_path)
+            if not stat.S_ISREG(found.st_mode) or found.st_uid != os.getuid():
+                return None
+            return _valid_state(json.loads(self._state_path.read_text()))
         except (OSError, ValueError):
             return None
-        return state if isinstance(state, dict) else None
 
     def _write_state(self, state: dict[str, Any]) -> None:
         partial = self._state_path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(state))
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(state, file)
         partial.replace(self._state_path)
 
     def _event(self, what: str, state: dict[str, Any]) -> None:
@@ -160,33 +326,46 @@ class ManagedServer:
         """Attach to the running server or start one; returns its base URL (``…/v1``).
 
         Raises:
-            BackendError: when the server exits or does not become healthy in time.
+            BackendError: when the state folder is not private, or the server exits, does not
+                become healthy in time, or does not answer as the server that was started.
         """
         with self._lock:
             state = self._read_state()
-            if state and _alive(state["pid"]) and _healthy(state["base_url"]):
-                users = [pid for pid in state["users"] if _alive(pid) and pid != os.getpid()]
-                state["users"] = [*users, os.getpid()]
-                self._event("joined", state)
-            else:
-                if state and _alive(state["pid"]):
-                    _stop(state["pid"])
-                    self._event("replaced unhealthy", state)
+            if state is not None:
+                ours = is_recorded_process(state)
+                problem = (
+                    identity_problem(state["port"], self.config.served_model, state["token"])
+                    if ours
+                    else "its recorded process is gone or is not the server this plugin started"
+                )
+                if problem is None:
+                    users = [pid for pid in state["users"] if _alive(pid) and pid != os.getpid()]
+                    state["users"] = [*users, os.getpid()]
+                    self._event("joined", state)
+                else:
+                    if ours:
+                        _stop(state["pid"])
+                    self._event(f"replaced ({problem})", state)
+                    state = None
+            if state is None:
                 state = self._start()
                 self.started_here = True
+                self._started_pid = state["pid"]
                 self._event("started", state)
             self._write_state(state)
-        self.base_url = str(state["base_url"])
+        self.base_url = f"http://127.0.0.1:{state['port']}/v1"
         _leases.append(self)
         return self.base_url
 
     def _start(self) -> dict[str, Any]:
         port = _free_port()
-        command = self.config.command(port)
+        token = _TOKEN_PREFIX + secrets.token_hex(16)
+        command = self.config.command(port, token)
         environment = {
             **os.environ,
             "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
         }
+        environment.pop("VLLM_API_KEY", None)  # the server must answer /v1/models to anyone
         with self._log_path.open("wb") as log:
             try:
                 process = subprocess.Popen(
@@ -202,30 +381,53 @@ class ManagedServer:
                     f"vllm: cannot run {self.config.python!r} ({error}); point the python option "
                     f"or ${PYTHON_ENV} at an interpreter with vLLM installed."
                 ) from error
+        _children[process.pid] = process
+        started = process_start(process.pid)
         base_url = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + self.config.startup_timeout
         while not _healthy(base_url):
-            if process.poll() is not None:
-                raise BackendError(
-                    f"vllm: the server exited with code {process.returncode} while starting.\n"
-                    f"command: {shlex.join(command)}\nlog ({self._log_path}):\n{self._log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                _stop(process.pid)
-                raise BackendError(
-                    f"vllm: the server was not healthy after {self.config.startup_timeout:.0f}s "
-                    f"(option startup_timeout).\ncommand: {shlex.join(command)}\n"
-                    f"log ({self._log_path}):\n{self._log_tail()}"
-                )
+            self._check_running(process, command, deadline)
+            time.sleep(0.5)
+        deadline = min(deadline, time.monotonic() + _IDENTIFY_SECONDS)
+        while (problem := identity_problem(port, self.config.served_model, token)) is not None:
+            self._check_running(process, command, deadline, problem)
             time.sleep(0.5)
         return {
             "pid": process.pid,
             "port": port,
-            "base_url": base_url,
+            "started": started or "",
+            "token": token,
             "command": command,
             "owner": os.getpid(),
             "users": [os.getpid()],
         }
+
+    def _check_running(
+        self,
+        process: subprocess.Popen[bytes],
+        command: list[str],
+        deadline: float,
+        problem: str | None = None,
+    ) -> None:
+        """Raise when the starting server exited or ran out of time (stopping it)."""
+        shown = shlex.join(part for part in command if not part.startswith(_TOKEN_PREFIX))
+        if process.poll() is not None:
+            raise BackendError(
+                f"vllm: the server exited with code {process.returncode} while starting.\n"
+                f"command: {shown}\nlog ({self._log_path}):\n{self._log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            _stop(process.pid)
+            what = (
+                f"did not answer as the server it started ({problem})"
+                if problem
+                else f"was not healthy after {self.config.startup_timeout:.0f}s "
+                "(option startup_timeout)"
+            )
+            raise BackendError(
+                f"vllm: the server {what}.\ncommand: {shown}\n"
+                f"log ({self._log_path}):\n{self._log_tail()}"
+            )
 
     def _log_tail(self) -> str:
         try:
@@ -234,7 +436,7 @@ class ManagedServer:
             return "(no log)"
 
     def release(self) -> None:
-        """Stop using the server; the last process using it stops it."""
+        """Stop using the server; the last process using it stops it, if it is still its own."""
         if self not in _leases:
             return
         _leases.remove(self)
@@ -247,24 +449,42 @@ class ManagedServer:
                 state["users"] = users
                 self._write_state(state)
                 return
-            _stop(state["pid"])
-            self._event("stopped", state)
+            if is_recorded_process(state):
+                _stop(state["pid"])
+                self._event("stopped", state)
+            else:
+                self._event("forgot (its recorded process is gone or not ours)", state)
+            if self._started_pid in _children:  # started here, though the state names another
+                _stop(self._started_pid)
             with contextlib.suppress(FileNotFoundError):
                 self._state_path.unlink()
 
 
 def _stop(pid: int, grace_seconds: float = 30.0) -> None:
-    """Stop a server's process group: SIGTERM, then SIGKILL after ``grace_seconds``."""
+    """Stop a server's process group: SIGTERM, then SIGKILL after ``grace_seconds``.
+
+    Call it only for a process this plugin started (a child it holds, or one that
+    :func:`is_recorded_process` verified).
+    """
+    child = _children.pop(pid, None)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+    while time.monotonic() < deadline:
+        if child is not None:
+            if child.poll() is not None:  # reaps it, so the Popen knows it ended
                 return
+        elif not _alive(pid):
+            break
+        else:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                    return
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+    if child is not None:
+        child.wait()
 
 
 _leases: list[ManagedServer] = []
@@ -294,6 +514,16 @@ def server_config(
     Raises:
         ModelSpecError: when the model folder is missing or an option is invalid.
     """
+    startup_timeout = parse_float("startup_timeout", startup_timeout, context="vllm")
+    if max_model_len is not None:
+        max_model_len = parse_int("max_model_len", max_model_len, context="vllm")
+    extra = shlex.split(str(server_args))
+    if any(argument.split("=")[0] == "--api-key" for argument in extra):
+        raise ModelSpecError(
+            "vllm: server_args must not set --api-key: the plugin checks a managed server's "
+            "identity through /v1/models, which the key would close; serve the model yourself "
+            "and use openai:MODEL@URL with api_key_env to run a server with a key."
+        )
     folder = pathlib.Path(target).expanduser().resolve()
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise ModelSpecError(
@@ -302,17 +532,17 @@ def server_config(
         )
     if startup_timeout <= 0:
         raise ModelSpecError(f"vllm: startup_timeout={startup_timeout!r} must be > 0 seconds.")
-    arguments = ["--dtype", dtype]
+    arguments = ["--dtype", str(dtype)]
     if max_model_len is not None:
         arguments += ["--max-model-len", str(max_model_len)]
-    if visible_gpu_count() == 0 and "--enforce-eager" not in server_args:
+    if visible_gpu_count() == 0 and "--enforce-eager" not in extra:
         arguments.append("--enforce-eager")  # CPU: skip graph compilation, which costs minutes
     return ServerConfig(
         model_dir=str(folder),
-        served_model=served_model or folder.name,
-        python=python or os.environ.get(PYTHON_ENV) or sys.executable,
-        server_args=(*arguments, *shlex.split(server_args)),
-        startup_timeout=float(startup_timeout),
+        served_model=str(served_model or folder.name),
+        python=str(python or os.environ.get(PYTHON_ENV) or sys.executable),
+        server_args=(*arguments, *extra),
+        startup_timeout=startup_timeout,
     )
 
 
@@ -343,6 +573,14 @@ def load_vllm(target: str, **options: Any) -> OpenAIModel:
     option goes to :func:`~pytest_bbi.models.openai_api.load_openai` (decoding, concurrency,
     retries). The model's identity is that of the served folder's weights and the decoding
     settings, not the ephemeral port, so cached completions survive a server restart.
+
+    State files, locks and logs live in a folder private to the user (``$BBI_VLLM_STATE_DIR``,
+    default a per-user folder under the system temporary directory), created with mode 0700;
+    an existing one that another user owns or may access is refused. Before a recorded server
+    is reused or stopped, its process is checked to be the one this plugin started, and the
+    server to list the served model and a per-start random token as model names (see
+    :class:`ManagedServer`); ``VLLM_API_KEY`` is not passed to the server, and ``server_args``
+    may not set ``--api-key``.
 
     Args:
         target: the model folder.

@@ -57,7 +57,8 @@ def weight_files(directory: pathlib.Path) -> list[pathlib.Path]:
     """The directory's safetensors files, refusing a missing directory or pickle-only weights.
 
     Raises:
-        ModelSpecError: when the folder, its config or its safetensors weights are missing.
+        ModelSpecError: when the folder, its config or its safetensors weights are missing, or a
+            weight file is truncated or not a safetensors file.
     """
     layout = "`hf:` takes a local directory containing config.json and *.safetensors weights"
     if not directory.is_dir():
@@ -69,6 +70,8 @@ def weight_files(directory: pathlib.Path) -> list[pathlib.Path]:
         raise ModelSpecError(f"hf: {str(directory)!r} has no config.json; {layout}.")
     weights = sorted(directory.glob("*.safetensors"))
     if weights:
+        for path in weights:
+            _check_safetensors(path)
         return weights
     pickles = sorted(path.name for path in directory.iterdir() if path.suffix in _PICKLE_SUFFIXES)
     if pickles:
@@ -80,3 +83,24 @@ def weight_files(directory: pathlib.Path) -> list[pathlib.Path]:
             "`tokenizer.save_pretrained(dir)`), then point `hf:` at that directory."
         )
     raise ModelSpecError(f"hf: {str(directory)!r} has no *.safetensors weights; {layout}.")
+
+
+def _check_safetensors(path: pathlib.Path) -> None:
+    """Read a weight file's header, refusing a truncated, empty or garbage file by name.
+
+    Raises:
+        ModelSpecError: naming the file, what the reader found and how to fix it.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as weights:
+            weights.keys()
+    except (SafetensorError, OSError) as error:
+        size = path.stat().st_size if path.exists() else 0
+        raise ModelSpecError(
+            f"hf: the weight file {str(path)!r} ({size} bytes) is not a complete safetensors "
+            f"file ({error}); it is truncated or damaged (an interrupted download or copy?). "
+            "Copy or download it again, or re-save the model with "
+            "`model.save_pretrained(dir, safe_serialization=True)`."
+        ) from error

@@ -7,13 +7,14 @@ import functools
 import json
 import os
 import random
+import warnings
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_bbi.errors import PromptError
+from pytest_bbi.errors import BbiWarning, PromptError
 from pytest_bbi.generation.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -61,6 +62,12 @@ def from_jsonl(
 ) -> list[Prompt]:
     """Read production traces: one JSON object per line, blank lines skipped.
 
+    A prompt that is empty (``""``) or only whitespace is kept, since a model can be asked it
+    and real traffic holds some, but it is reported in one
+    :class:`~pytest_bbi.errors.BbiWarning` naming its lines, because in an export it is more
+    often a bug (a missing field value, a bad join); drop such lines from the file if they are
+    not real traffic.
+
     Args:
         path: the JSONL file (UTF-8).
         text: the field that holds the prompt.
@@ -74,6 +81,9 @@ def from_jsonl(
         PromptError: when the file cannot be read or holds no prompts, or a line is not a JSON
             object with a string ``text`` field (and a string ``bucket`` field when ``bucket`` is
             not ``None``); the message gives ``path:line`` and the fix.
+
+    Warns:
+        BbiWarning: when some prompts are empty or only whitespace, naming their lines.
     """
     where = os.fspath(path)
     try:
@@ -84,6 +94,7 @@ def from_jsonl(
             "JSONL file with one JSON object per line."
         ) from err
     prompts = []
+    blank: list[int] = []
     for number, raw in enumerate(content.removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
         try:
             line = raw.decode("utf-8")
@@ -91,10 +102,21 @@ def from_jsonl(
             raise PromptError(f"{where}:{number}: not UTF-8 text ({err}); save as UTF-8.") from err
         if line.strip():
             prompts.append(_parse_line(line, f"{where}:{number}", text, bucket))
+            if not prompts[-1].text.strip():
+                blank.append(number)
     if not prompts:
         raise PromptError(
             f"{where}: no prompts (the file is empty or holds only blank lines); write one JSON "
             f'object per line, e.g. {{"{text}": "What is 2 + 2?"}}.'
+        )
+    if blank:
+        lines = ", ".join(map(str, blank[:10])) + (", …" if len(blank) > 10 else "")
+        warnings.warn(
+            f"{where}: {len(blank)} of {len(prompts)} prompts are empty or only whitespace "
+            f"(line{'s' if len(blank) > 1 else ''} {lines}); they are kept and asked as they "
+            "are. Drop them from the export if they are not real traffic.",
+            BbiWarning,
+            stacklevel=2,
         )
     return prompts
 

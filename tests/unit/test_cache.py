@@ -78,10 +78,27 @@ def test_mismatched_lengths_are_refused(tmp_path):
             cache.put_many("m", ["a"], [1], ["x", "y"])
 
 
-def test_text_that_is_not_utf8_is_not_stored(tmp_path):
+ODD_TEXTS = [
+    "lone \ud800 surrogate",
+    "trailing \udfff",
+    "a pair as two code points \ud83d\ude00",
+    "\x00 nul, \ufffe, \U0010ffff and é",
+    "",
+]
+
+
+def test_any_str_is_stored_and_read_back_exactly(tmp_path):
+    # Text with surrogates is not valid UTF-8, so SQLite cannot hold it as text: it is stored
+    # losslessly as bytes, and an identity with a surrogate is fine too.
+    prompts = [f"p{index}" for index in range(len(ODD_TEXTS))]
+    seeds = list(range(len(ODD_TEXTS)))
     with GenerationCache(tmp_path) as cache:
-        cache.put_many("m", ["a", "b"], [1, 2], ["lone \ud800 surrogate", "fine"])
-        assert cache.get_many("m", ["a", "b"], [1, 2]) == [None, "fine"]
+        for identity in ("m", "model \udc80"):
+            cache.put_many(identity, prompts, seeds, ODD_TEXTS)
+    with GenerationCache(tmp_path) as cache:
+        for identity in ("m", "model \udc80"):
+            assert cache.get_many(identity, prompts, seeds) == ODD_TEXTS
+        assert len(cache) == 2 * len(ODD_TEXTS)
 
 
 def test_cached_model_generates_only_misses_and_warm_runs_generate_nothing(tmp_path):
