@@ -8,7 +8,7 @@ import students
 import torch
 from transformers.utils import logging
 
-from pytest_bbi.generation.cache import CachedModel
+from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.generation.progress import ProgressFile
 
 if os.environ.get("PYTEST_XDIST_WORKER"):

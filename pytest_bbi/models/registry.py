@@ -69,7 +69,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     Raises:
         ModelSpecError: when the spec has no scheme, an empty target, or an unknown scheme, or
             an ``openai:`` target names its endpoint wrongly (see
-            :func:`~pytest_bbi.models.openai_api.parse_target`).
+            :func:`~pytest_bbi.models.endpoints.parse_target`).
     """
     scheme, sep, target = spec.partition(":") if isinstance(spec, str) else ("", "", "")
     if not sep or not scheme or not target.strip():
@@ -79,7 +79,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     except ModelSpecError as error:
         raise ModelSpecError(f"model spec {spec!r} names an {error}") from None
     if _is_builtin_openai(scheme):
-        from pytest_bbi.models.openai_api import parse_target
+        from pytest_bbi.models.endpoints import parse_target
 
         parse_target(target)
     return scheme, target
@@ -106,7 +106,7 @@ def describe_endpoint(spec: str) -> str | None:
     scheme, target = parse_spec(spec)
     if not _is_builtin_openai(scheme):
         return None
-    from pytest_bbi.models.openai_api import describe_endpoint as openai_endpoint
+    from pytest_bbi.models.endpoints import describe_endpoint as openai_endpoint
 
     return openai_endpoint(target)
 

@@ -109,7 +109,7 @@ def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) 
         )
     if cache is None:
         return model
-    from pytest_bbi.generation.cache import CachedModel
+    from pytest_bbi.generation.cached_model import CachedModel
     from pytest_bbi.generation.progress import ProgressFile
 
     process = os.environ.get("PYTEST_XDIST_WORKER", "main")

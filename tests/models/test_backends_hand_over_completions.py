@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_bbi.errors import BackendError
-from pytest_bbi.generation.cache import CachedModel, GenerationCache
+from pytest_bbi.generation.cache import GenerationCache
+from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.models import load
 from pytest_bbi.models.base import IncrementalModel
 from pytest_bbi.models.hf import load_hf

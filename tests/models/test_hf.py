@@ -16,7 +16,8 @@ import torch
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models import Model
-from pytest_bbi.models.hf import GumbelMaxSampler, HFModel, load_hf, truncate
+from pytest_bbi.models.hf import HFModel, load_hf
+from pytest_bbi.models.sampling import GumbelMaxSampler, truncate
 from pytest_bbi.models.tiny import STUDENT_TIC, VARIANTS, build_tiny_model
 
 PLACES = ["France", "Italy", "Spain", "Japan", "Egypt", "Peru", "Kenya", "Canada"]
@@ -309,7 +310,8 @@ def test_token_log_probs_are_the_raw_distribution_whatever_the_decoding(tiny_sof
 
 
 def test_the_cache_keeps_token_log_probs(tiny_soft_teacher_dir, tmp_path):
-    from pytest_bbi.generation.cache import CachedModel, GenerationCache
+    from pytest_bbi.generation.cache import GenerationCache
+    from pytest_bbi.generation.cached_model import CachedModel
 
     model = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
     calls = []

@@ -8,7 +8,8 @@ import pytest
 
 import pytest_bbi as bbi
 from pytest_bbi.errors import BackendError, ModelSpecError
-from pytest_bbi.generation.cache import CachedModel, GenerationCache
+from pytest_bbi.generation.cache import GenerationCache
+from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.models import Model, load
 from pytest_bbi.models.hf import load_hf
 from pytest_bbi.models.tiny import PROMPTS as TINY_PROMPTS

@@ -12,7 +12,8 @@ from servers.fake_openai import MALFORMED_BODIES, fake_completion
 
 from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models import load, parse_spec
-from pytest_bbi.models.openai_api import DEFAULT_BASE_URL, describe_endpoint, redact
+from pytest_bbi.models.endpoints import DEFAULT_BASE_URL, describe_endpoint
+from pytest_bbi.models.redaction import redact
 
 SECRET = "sk-bbi-faults-5c0ffee5e11ab1e"
 

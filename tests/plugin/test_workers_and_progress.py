@@ -48,7 +48,7 @@ from pathlib import Path
 import pytest
 from slow_models import teacher as slow_teacher
 
-from pytest_bbi.generation.cache import CachedModel
+from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.generation.progress import ProgressFile
 
 

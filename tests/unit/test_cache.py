@@ -13,7 +13,8 @@ import pytest
 from scripted import PROMPTS, teacher_fn
 
 from pytest_bbi.errors import BbiWarning, ModelOutputError
-from pytest_bbi.generation.cache import FILENAME, CachedModel, GenerationCache
+from pytest_bbi.generation.cache import FILENAME, GenerationCache
+from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models import Model, from_callable
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from scripted import PROMPTS, teacher_fn
 
-from pytest_bbi.generation.cache import CachedModel, GenerationCache
+from pytest_bbi.generation.cache import GenerationCache
+from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.generation.progress import ProgressFile, ProgressWatcher, describe
 from pytest_bbi.models import from_callable
 

@@ -7,7 +7,8 @@ import pytest
 from scripted import PROMPTS, teacher_fn
 
 from pytest_bbi.errors import ModelOutputError
-from pytest_bbi.generation.cache import CachedModel, GenerationCache
+from pytest_bbi.generation.cache import GenerationCache
+from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models import from_callable
 from pytest_bbi.models.base import IncrementalModel
