@@ -598,3 +598,37 @@ def test_cell_words_are_the_one_vocabulary():
     assert cell_status(timed_out=False, rejected=False, within=False) == "undetected"
     schema = json.dumps(report_schema(), ensure_ascii=False)
     assert not re.search(r"(?<!assert_)indistinguishable", schema)
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["fixed-n", "sequential"])
+def test_an_a_a_pass_prints_what_it_could_detect_in_all_four_outputs(sequential):
+    """Issue 15, must-show 7, through the real game: one adversary, ε = 0.1, the student the
+    teacher itself. At 48 queries the pass could only have detected an advantage of about 0.6
+    (under-powered), at 2000 one below 0.2."""
+    from engine_scenarios import TEACHER, TicAdversary
+    from scripted import PROMPTS
+
+    import pytest_bbi as bbi
+
+    def played(queries):
+        budget = bbi.Budget(queries=queries, adversaries=[TicAdversary()], sequential=sequential)
+        return bbi.assert_indistinguishable(
+            TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.1, seed=1
+        )
+
+    small, large = played(48), played(2000)
+    assert (small.decision, large.decision) == ("undetected", "undetected")
+    assert small.detectable >= 0.4
+    assert small.underpowered
+    assert large.detectable <= 0.2
+    assert not large.underpowered
+    for verdict in (small, large):
+        outputs = _outputs(verdict)
+        for name in ("message", "terminal", "html"):
+            assert f"detectable advantage {verdict.detectable:.3f}" in outputs[name].replace(
+                "detectable advantage: ", "detectable advantage "
+            ), name
+        document = json.loads(outputs["json"])
+        assert document["tests"][0]["verdicts"][0]["detectable"] == verdict.detectable
+        for name, text in outputs.items():
+            assert not re.search(r"(?<!assert_)indistinguishable", text), name
