@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from pytest_bbi.adversaries import LabeledPair, Trial, resolve
@@ -44,7 +44,7 @@ class BucketPlay:
     """
 
     prompts: list[str]
-    plan: list[Query]
+    plan: Sequence[Query]
     rounds: list[Round]
     history: PromptHistory = field(default_factory=PromptHistory)
     train: list[LabeledPair] = field(default_factory=list)
@@ -144,6 +144,7 @@ class GameRun:
             sequential=self.budget.sequential,
             frozen=self.frozen,
         )
+        plan: Sequence[Query]
         if self.budget.population == "traffic":
             plan = plan_traffic(prompts, rounds, self.setup.run_seed, bucket)
         else:
