@@ -8,10 +8,14 @@ Three measurements (issue 15, must-show 2, 4 and 5), each over a fixed list of s
   that fail the student and the queries they spent.
 * **certify an identical pair, by number of cells**: the teacher against itself, ε = 0.2,
   α = 0.05, sequential certify, 1 × 1, 3 × 1 and 3 × 4 (adversaries × buckets) cells; every
-  bucket gets the same queries. Two numbers per shape, each divided by the 1 × 1 one: (a) the
-  planner's held-out pairs per cell at the queries it plans (``pytest_bbi.plan``, power 0.8);
-  (b) the median over seeds of the held-out pairs per cell at which the game stopped (a cell's
-  held-out pairs are its bucket's: every adversary of a bucket is scored on the same pairs).
+  bucket gets the same queries. Three numbers per shape, each divided by the 1 × 1 one: (a) the
+  exact held-out pairs per cell at the expected count: the smallest n at which a cell whose count
+  is n/2 (an identical pair's expectation) certifies with the exact one-sided test at the cell's
+  level (α with the intersection–union test; the first engine's Bonferroni level α/m is shown
+  beside it); (b) the planner's held-out pairs per cell at the queries it plans
+  (``pytest_bbi.plan``, power 0.8 that *every* cell certifies); (c) the median over seeds of the
+  held-out pairs per cell at which the game stopped (a cell's held-out pairs are its bucket's:
+  every adversary of a bucket is scored on the same pairs).
 * **disagreement vs stratified acquisition**: the student always adds the tic on a fifth of the
   prompts (advantage 1 there, 0.2 on the list), ε = 0.1, 1000 queries, sequential, one
   adversary: power, queries spent and the mean reported advantage of each acquisition (half the
@@ -77,6 +81,14 @@ def power_at_1000(seeds: range) -> list[str]:
     return lines
 
 
+def _at_expected_count(level: float, epsilon: float) -> int:
+    """The smallest n whose expected identical-pair count n/2 certifies at ``level``."""
+    n = 2
+    while stats.critical_count(n, (1 + epsilon) / 2, level, "less") < n // 2:
+        n += 2
+    return n
+
+
 def certify_by_cells(seeds: range) -> list[str]:
     """Held-out pairs per cell to certify an identical pair, for 1×1, 3×1 and 3×4 cells."""
     shapes = [(1, 1), (3, 1), (3, 4)]
@@ -106,17 +118,22 @@ def certify_by_cells(seeds: range) -> list[str]:
             for v in found
         ]
         certified = sum(v.decision == "certified" for v in found) / len(found)
-        rows.append((adversaries, buckets, planned.held_out, statistics.median(stopped), certified))
-    base_plan, base_stop = rows[0][2], rows[0][3]
+        cells = adversaries * buckets
+        exact = (_at_expected_count(ALPHA, 0.2), _at_expected_count(ALPHA / cells, 0.2))
+        rows.append(
+            (adversaries, buckets, exact, planned.held_out, statistics.median(stopped), certified)
+        )
+    base_exact, base_plan, base_stop = rows[0][2][0], rows[0][3], rows[0][4]
     lines = [
-        "| adversaries × buckets | planner: held-out per cell | ratio | game: median held-out "
-        "per cell at stop | ratio | certified |",
+        "| adversaries × buckets | exact at the expected count (ratio) | at α/m, first engine "
+        "(ratio) | planner (ratio) | game: median at stop (ratio) | certified |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for adversaries, buckets, planned_pairs, stop, certified in rows:
+    for adversaries, buckets, (exact, bonferroni), planned_pairs, stop, certified in rows:
         lines.append(
-            f"| {adversaries} × {buckets} | {planned_pairs} | {planned_pairs / base_plan:.2f} | "
-            f"{stop:.0f} | {stop / base_stop:.2f} | {certified:.2f} |"
+            f"| {adversaries} × {buckets} | {exact} ({exact / base_exact:.2f}) | {bonferroni} "
+            f"({bonferroni / base_exact:.2f}) | {planned_pairs} ({planned_pairs / base_plan:.2f}) "
+            f"| {stop:.0f} ({stop / base_stop:.2f}) | {certified:.2f} |"
         )
     lines += ["", f"Each bucket's budget: {per_bucket} queries (twice the 1 × 1 plan)."]
     return lines
