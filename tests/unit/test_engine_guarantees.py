@@ -135,6 +135,19 @@ def test_disagreement_acquisition_with_the_advantage_exactly_epsilon_fails_at_mo
     assert raw > 0.4  # what the reweighted draws alone would report
 
 
+@pytest.mark.replication
+def test_a_disagreement_a_a_game_fails_at_most_alpha_and_its_bounds_cover():
+    budget = bbi.Budget(
+        queries=400, adversaries=REFITTING, sequential=True, acquisition="disagreement"
+    )
+    verdicts = [verdict(TEACHER, budget, epsilon=0.0, alpha=ALPHA, seed=seed) for seed in SEEDS]
+    failures = sum(found.decision == "distinguishable" for found in verdicts)
+    assert failures / len(SEEDS) <= CEILING, f"{failures}/{len(SEEDS)} failed"
+    lower, upper = _covered(verdicts, lambda _: 0.0)
+    assert lower >= FLOOR
+    assert upper >= FLOOR
+
+
 # --------------------------------------------------------------------------------------------
 # 3. the advantage exactly ε, with refits: false failures and coverage
 # --------------------------------------------------------------------------------------------
