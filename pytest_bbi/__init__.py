@@ -46,12 +46,14 @@ if TYPE_CHECKING:
     from pytest_bbi.fingerprints.document import Fingerprint
     from pytest_bbi.game.calibration import Calibrate
     from pytest_bbi.game.fingerprint import fingerprint
+    from pytest_bbi.generation.cached_model import cached
     from pytest_bbi.models import Model
 
 _LAZY: dict[str, tuple[str, str | None]] = {
     "assert_indistinguishable": ("pytest_bbi.assertion", "assert_indistinguishable"),
     "assert_agree": ("pytest_bbi.agreement", "assert_agree"),
     "Calibrate": ("pytest_bbi.game.calibration", "Calibrate"),
+    "cached": ("pytest_bbi.generation.cached_model", "cached"),
     "Fingerprint": ("pytest_bbi.fingerprints.document", "Fingerprint"),
     "fingerprint": ("pytest_bbi.game.fingerprint", "fingerprint"),
     "prompts": ("pytest_bbi.prompts", None),
@@ -93,6 +95,7 @@ __all__ = [
     "adversaries",
     "assert_agree",
     "assert_indistinguishable",
+    "cached",
     "fingerprint",
     "models",
     "prompts",
