@@ -84,6 +84,10 @@ def test_n_auto_is_capped_by_visible_gpus_for_in_process_models(
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "")
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS")
     pytester.makepyfile(test_nothing="def test_one():\n    pass\n")
+    # The worker count is decided before any model loads; the folder only has to pass the
+    # startup check (a config.json), no weights are read.
+    pytester.mkdir("models").joinpath("teacher").mkdir()
+    pytester.path.joinpath("models", "teacher", "config.json").write_text("{}")
     options = ["-n", "auto", "-p", "xdist", f"--bbi-teacher={spec}"]
     if device:
         options.append(f"--bbi-device={device}")
