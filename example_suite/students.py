@@ -238,8 +238,8 @@ def distilled_student(teacher: Path, pruned: Path, teacher_model: Model) -> Path
     Args:
         teacher: the teacher's folder.
         pruned: the pruned student's folder, the starting point.
-        teacher_model: the teacher as a model, behind the generation cache, so its answers are
-            generated once.
+        teacher_model: the teacher as a model; it answers the distillation prompts once per
+            build, and the build is kept under its recipe.
     """
     recipe = {"teacher": teacher_model.identity, "pruned": pruned.name, **asdict(DISTILLATION)}
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pytest_bbi.fingerprints.document import Fingerprint
     from pytest_bbi.game.calibration import Calibrate
     from pytest_bbi.game.fingerprint import fingerprint
+    from pytest_bbi.generation.cached_model import cached
     from pytest_bbi.game.planner import Plan, plan
     from pytest_bbi.models import Model
 
@@ -53,6 +54,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "assert_indistinguishable": ("pytest_bbi.assertion", "assert_indistinguishable"),
     "assert_agree": ("pytest_bbi.agreement", "assert_agree"),
     "Calibrate": ("pytest_bbi.game.calibration", "Calibrate"),
+    "cached": ("pytest_bbi.generation.cached_model", "cached"),
     "Fingerprint": ("pytest_bbi.fingerprints.document", "Fingerprint"),
     "fingerprint": ("pytest_bbi.game.fingerprint", "fingerprint"),
     "plan": ("pytest_bbi.game.planner", "plan"),
@@ -97,6 +99,7 @@ __all__ = [
     "adversaries",
     "assert_agree",
     "assert_indistinguishable",
+    "cached",
     "fingerprint",
     "models",
     "plan",

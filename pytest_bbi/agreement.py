@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pytest_bbi import context
 from pytest_bbi.errors import BudgetError, Disagreement, PromptError
+from pytest_bbi.game.setup import check_model
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import Model, check_completions
 from pytest_bbi.options import parse_float, parse_seed
@@ -50,7 +51,9 @@ def assert_agree(
     Hypothesis shrinks the prompt to the smallest one that still separates the models. Both
     models get the same seed (derived from the run seed and the prompt), so greedy models are
     compared output to output and sampling models draw with the same randomness. Completions
-    are memoized per (model, prompt, seed), so replay and shrinking cost nothing twice.
+    are memoized per (model, prompt, seed), so replay and shrinking cost nothing twice, and
+    under the plugin both models go through the session's generation cache, so a rerun
+    generates nothing.
 
     Args:
         teacher: the reference model.
@@ -65,10 +68,12 @@ def assert_agree(
     Raises:
         Disagreement: when the outputs differ (exactly, or below the threshold); the message
             shows the prompt and both outputs.
-        BbiError: for a non-string prompt, a bad similarity, a threshold that is not a number,
-            or a seed that is not an int in [0, 2**63) (what ``--bbi-seed`` takes).
+        BbiError: for a model that is not one, a non-string prompt, a bad similarity, a
+            threshold that is not a number, or a seed that is not an int in [0, 2**63) (what
+            ``--bbi-seed`` takes).
     """
     __tracebackhide__ = True
+    teacher, student = check_model(teacher, "teacher"), check_model(student, "student")
     if not isinstance(prompt, str):
         raise PromptError(f"prompt={prompt!r}: assert_agree takes one prompt string.")
     if similarity is not None and similarity != "embedding" and not callable(similarity):

@@ -1,4 +1,4 @@
-"""The running test's context (seed, capability, verdict sink) as the plugin publishes it."""
+"""The running test's context (seed, capability, verdict sink, caches), as the plugin sets it."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ class TestContext:
         record_fingerprint: called with every fingerprint the test computes.
         judge: loads the session's ``judge`` model (``--bbi-judge``) when one is configured,
             for judge adversaries named without a model.
+        cache: puts a model behind the session's generation, score and token log-probability
+            caches (the plugin's, opened on first use; the model unchanged under
+            ``--bbi-no-cache`` and outside pytest). A model already behind a cache is
+            returned unchanged.
     """
 
     seed: int = DEFAULT_SEED
@@ -41,6 +45,7 @@ class TestContext:
     record: Callable[[Verdict], None] = field(default=lambda verdict: None)
     record_fingerprint: Callable[[Fingerprint], None] = field(default=lambda document: None)
     judge: Callable[[], Model] | None = None
+    cache: Callable[[Model], Model] = field(default=lambda model: model)
 
 
 _CURRENT: ContextVar[TestContext] = ContextVar("pytest_bbi_test_context", default=TestContext())  # noqa: B039 (frozen)

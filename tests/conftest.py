@@ -1,10 +1,13 @@
 """Project-wide test settings: offline mode, derandomized Hypothesis, the ``--runslow`` and
-``--replications`` gates."""
+``--replications`` gates, in-process games off the generation cache."""
 
+import dataclasses
 import os
 
 import pytest
 from hypothesis import settings
+
+from pytest_bbi import context
 
 # Property tests are seeded like every other statistical test here: the same examples each run.
 settings.register_profile("bbi-tests", derandomize=True, database=None, deadline=None)
@@ -41,3 +44,17 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _off_the_generation_cache():
+    """In-process games here run off the generation cache the plugin gives every model.
+
+    These tests call the engine with scripted, tiny or served models and count their calls, and
+    the repository's warm ``.bbi_cache`` would answer for them. The plugin's caching is tested
+    as a user meets it, through pytester (tests/plugin/test_every_model_cached.py); a test that
+    wants a cache activates one.
+    """
+    restore = context.activate(dataclasses.replace(context.current(), cache=lambda model: model))
+    yield
+    restore()

@@ -108,6 +108,9 @@ class JudgeAdversary:
     def bind(self, teacher: Model, student: Model, run_seed: int) -> str | None:
         """Keep the run seed; take the session's ``judge`` model if none was given; else refuse.
 
+        Under the plugin the judge model, given or the session's, goes through the session's
+        generation cache.
+
         Args:
             teacher: unused.
             student: unused.
@@ -126,6 +129,7 @@ class JudgeAdversary:
                 "no judge model: configure one with --bbi-judge / ini bbi_judge, or pass "
                 "JudgeAdversary(model) in Budget(adversaries=[...])"
             )
+        self.judge = context.current().cache(self.judge)
         return None
 
     def _block(self, prompt: str, a: str, b: str) -> str:

@@ -63,7 +63,11 @@ def check_decision(epsilon: object, alpha: object, mode: object) -> None:
 
 
 def check_model(model: object, role: str) -> Model:
-    """Return ``model`` if it is a :class:`~pytest_bbi.models.Model`.
+    """Return ``model``, behind the session's caches, if it is a :class:`~pytest_bbi.models.Model`.
+
+    Under the plugin every model goes through the session's generation cache however it was
+    made (a fixture of the plugin or of the user, ``load()`` in the test); outside pytest, and
+    under ``--bbi-no-cache``, it is returned as it is.
 
     Args:
         model: the candidate.
@@ -78,7 +82,7 @@ def check_model(model: object, role: str) -> Model:
             "from pytest_bbi.models.load('hf:...'), or wrap a function with "
             "pytest_bbi.models.from_callable(fn, name=...)."
         )
-    return model
+    return context.current().cache(model)
 
 
 @dataclass(frozen=True)

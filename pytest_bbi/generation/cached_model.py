@@ -1,4 +1,8 @@
-"""``CachedModel``: any model behind the generation cache, each completion stored as it arrives."""
+"""``CachedModel``: any model behind the generation cache, each completion stored as it arrives.
+
+:func:`behind_cache` puts a model behind a cache once (never twice); :func:`cached` is the public
+way to do so outside pytest.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from pytest_bbi.errors import ModelOutputError
+from pytest_bbi.errors import ModelOutputError, NotAModelError
 from pytest_bbi.generation.cache import GenerationCache
 from pytest_bbi.generation.progress import ProgressFile
 from pytest_bbi.models.base import (
@@ -21,6 +25,7 @@ from pytest_bbi.models.base import (
     Model,
     check_completion,
     check_completions,
+    check_scores,
     check_token_log_probs,
     hide_when_backend_error,
     ignore_answers,
@@ -30,9 +35,10 @@ from pytest_bbi.models.base import (
 class CachedModel:
     """A :class:`~pytest_bbi.models.Model` that answers from a :class:`GenerationCache` first.
 
-    It has the wrapped model's ``name`` and ``identity`` and forwards every other attribute
-    (e.g. ``score``) to it; ``token_log_probs``, when the wrapped model has it, is cached too.
-    It is itself an :class:`~pytest_bbi.models.base.IncrementalModel`.
+    It has the wrapped model's ``name`` and ``identity`` and forwards every other attribute to
+    it; ``score`` and ``token_log_probs``, when the wrapped model has them, are cached too, by
+    (prompt, completion). It is itself an :class:`~pytest_bbi.models.base.IncrementalModel`.
+    Used as a context manager, it closes its cache on leaving.
 
     Completions are stored as they arrive: a wrapped
     :class:`~pytest_bbi.models.base.IncrementalModel` (every built-in backend) hands each one
@@ -111,9 +117,7 @@ class CachedModel:
         __tracebackhide__ = hide_when_backend_error
         completions = self.cache.get_many(self.identity, prompts, seeds)
         if any(completion is None for completion in completions):
-            digest = hashlib.sha256(self.identity.encode("utf-8", "surrogatepass")).hexdigest()
-            lock = os.path.join(os.path.dirname(self.cache.path), f"generate-{digest[:16]}.lock")
-            with FileLock(lock):
+            with _lock_for(self.cache, "generate", self.identity):
                 completions = self._fill(
                     prompts,
                     seeds,
@@ -235,9 +239,28 @@ class CachedModel:
         if model is None:
             raise AttributeError(attribute)
         found = getattr(model, attribute)
+        if attribute == "score":
+            return self._cached_scores
         if attribute == "token_log_probs":
             return self._cached_token_log_probs
         return found
+
+    def _cached_scores(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        """The wrapped model's log-probabilities of the completions, through the cache.
+
+        They are a pure function of (model, prompt, completion), stored in the same cache under
+        a derived identity, so a rerun's likelihood adversary and certificate load no model.
+        """
+
+        def score(asked: list[tuple[str, str]]) -> list[str]:
+            answer = self.model.score(  # type: ignore[attr-defined]
+                [prompt for prompt, _ in asked], [completion for _, completion in asked]
+            )
+            values = check_scores(self.name, [completion for _, completion in asked], answer)
+            return [json.dumps(value) for value in values]
+
+        texts = self._through_cache("scores", prompts, completions, score)
+        return [float(json.loads(text)) for text in texts]
 
     def _cached_token_log_probs(
         self, prompts: Sequence[str], completions: Sequence[str]
@@ -247,23 +270,128 @@ class CachedModel:
         They are a pure function of (model, prompt, completion), stored in the same cache under
         a derived identity, so a rerun's calibration report loads no model either.
         """
-        identity = f"{self.identity}\x00token-log-probs"
-        pairs = list(zip(prompts, completions, strict=True))
-        keys = [json.dumps(pair) for pair in pairs]
-        known = dict(zip(keys, self.cache.get_many(identity, keys, [0] * len(keys)), strict=True))
-        missing = [key for key, text in known.items() if text is None]  # each distinct pair once
-        if missing:
-            asked = [json.loads(key) for key in missing]
+
+        def token_log_probs(asked: list[tuple[str, str]]) -> list[str]:
             answer = self.model.token_log_probs(  # type: ignore[attr-defined]
                 [prompt for prompt, _ in asked], [completion for _, completion in asked]
             )
-            texts = [
-                json.dumps(row)
-                for row in check_token_log_probs(self.name, [c for _, c in asked], answer)
-            ]
-            self.cache.put_many(identity, missing, [0] * len(missing), texts)
-            known.update(zip(missing, texts, strict=True))
-        return [[float(value) for value in json.loads(str(known[key]))] for key in keys]
+            rows = check_token_log_probs(self.name, [c for _, c in asked], answer)
+            return [json.dumps(row) for row in rows]
+
+        texts = self._through_cache("token-log-probs", prompts, completions, token_log_probs)
+        return [[float(value) for value in json.loads(text)] for text in texts]
+
+    def _through_cache(
+        self,
+        kind: str,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        compute: Callable[[list[tuple[str, str]]], list[str]],
+    ) -> list[str]:
+        """Per (prompt, completion) pair, its stored ``kind`` of answer, computing the missing.
+
+        Answers are stored as JSON under the identity, a NUL and ``kind``, keyed by the
+        pair. Like generation, the computation is serialized across processes by a lock file
+        and the cache read again under it, so each pair is computed once per cache.
+        """
+        identity = f"{self.identity}\x00{kind}"
+        keys = [json.dumps(pair) for pair in zip(prompts, completions, strict=True)]
+        zeros = [0] * len(keys)
+        known = dict(zip(keys, self.cache.get_many(identity, keys, zeros), strict=True))
+        if any(text is None for text in known.values()):
+            with _lock_for(self.cache, kind, identity):
+                known = dict(zip(keys, self.cache.get_many(identity, keys, zeros), strict=True))
+                missing = [key for key, text in known.items() if text is None]  # distinct pairs
+                if missing:
+                    asked = [(str(prompt), str(text)) for prompt, text in map(json.loads, missing)]
+                    texts = compute(asked)
+                    self.cache.put_many(identity, missing, [0] * len(missing), texts)
+                    known.update(zip(missing, texts, strict=True))
+        return [str(known[key]) for key in keys]
+
+    def __enter__(self) -> CachedModel:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        """Close the cache (as the model made by :func:`cached` is meant to be used)."""
+        self.cache.close()
 
     def __repr__(self) -> str:
         return f"CachedModel({self.model!r}, {self.cache!r})"
+
+
+DEFAULT_DIRECTORY = ".bbi_cache"
+"""Where :func:`cached` keeps its cache by default, relative to the working directory."""
+
+_LOCKS: dict[str, FileLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(cache: GenerationCache, kind: str, identity: str) -> FileLock:
+    """The lock serializing ``kind`` of computation of one model across processes.
+
+    One lock object per lock file in each process: it is reentrant in a thread, so a model that
+    hands work to another cached model of the same identity (a proxy) does not wait for itself,
+    and, thread-local, it still keeps two threads apart.
+    """
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+    path = os.path.join(os.path.dirname(cache.path), f"{kind}-{digest[:16]}.lock")
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path, FileLock(path))
+
+
+def behind_cache(
+    model: Model, cache: GenerationCache, *, progress: ProgressFile | None = None
+) -> Model:
+    """``model`` behind ``cache``; a model already behind a cache is returned unchanged.
+
+    Args:
+        model: the model.
+        cache: the cache.
+        progress: where to report generation progress, if anywhere.
+
+    Returns:
+        A :class:`CachedModel`, or ``model`` itself when it is one already.
+    """
+    if isinstance(model, CachedModel):
+        return model
+    return CachedModel(model, cache, progress=progress)
+
+
+def cached(model: Model, cache_dir: str | os.PathLike[str] | None = None) -> Model:
+    """Put ``model`` behind a generation cache on disk, for use outside pytest.
+
+    Under the plugin you need not call it: every model that reaches
+    :func:`~pytest_bbi.assert_indistinguishable`, :func:`~pytest_bbi.fingerprint` or
+    :func:`~pytest_bbi.assert_agree` goes through the session's cache (``--bbi-cache-dir``).
+    In a script or a notebook, ``cached(model)`` answers every (prompt, seed) it has answered
+    before from the cache, generates the others once (several processes sharing the folder
+    included) and caches scores and token log-probabilities the same way. Completions are keyed
+    by the model's identity, prompt and seed, as under the plugin: with the default folder, run
+    from the project's root, a script and the test suite share their completions.
+
+    The cache file stays open while the model is used. Each completion is committed as it
+    arrives, so nothing is lost if the process ends without closing it; close it earlier with
+    ``with cached(model) as model: ...`` or ``model.cache.close()``.
+
+    Args:
+        model: the model.
+        cache_dir: the cache folder; default ``.bbi_cache`` in the working directory, the
+            plugin's default folder when you run from the project's root.
+
+    Returns:
+        The model behind the cache; a model already behind a cache is returned unchanged.
+
+    Raises:
+        NotAModelError: when ``model`` is not a model.
+        BbiError: when the folder cannot hold the cache; the message names the fix.
+    """
+    if isinstance(model, CachedModel):
+        return model
+    if not isinstance(model, Model):
+        raise NotAModelError(
+            f"cached({model!r}): pass a model, e.g. pytest_bbi.models.load('hf:...') or "
+            "pytest_bbi.models.from_callable(fn, name=...)."
+        )
+    directory = DEFAULT_DIRECTORY if cache_dir is None else cache_dir
+    return CachedModel(model, GenerationCache(directory))

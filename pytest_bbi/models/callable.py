@@ -13,6 +13,7 @@ from pytest_bbi.models.base import (
     check_completions,
     ignore_answers,
 )
+from pytest_bbi.models.code_digest import code_digest
 
 REPORT_SECONDS = 0.05
 """A one-prompt-at-a-time function's completions are handed over at least this often."""
@@ -21,8 +22,11 @@ REPORT_SECONDS = 0.05
 class CallableModel:
     """A :class:`~pytest_bbi.models.Model` that calls a Python function.
 
-    Built with :func:`from_callable`; its identity is its name, so give different functions
-    different names. It is an :class:`~pytest_bbi.models.base.IncrementalModel`: a batched
+    Built with :func:`from_callable`. Its identity is ``callable:<name>:<digest>``, the digest
+    of the function's code and of the values it reads
+    (:func:`~pytest_bbi.models.code_digest.code_digest`), so editing the function changes the
+    identity and the generation cache never serves the completions of its earlier version. It
+    is an :class:`~pytest_bbi.models.base.IncrementalModel`: a batched
     function's answer is handed over per call, a one-prompt function's at least every
     ``REPORT_SECONDS`` (so a slow function, a client of a remote model, hands over each
     completion as it returns), and what was answered before an exception is handed over
@@ -31,7 +35,7 @@ class CallableModel:
 
     def __init__(self, fn: Callable[..., Any], *, name: str, batched: bool) -> None:
         self.name = name
-        self.identity = f"callable:{name}"
+        self.identity = f"callable:{name}:{code_digest(fn)[:16]}"
         self._fn = fn
         self._batched = batched
 
@@ -91,7 +95,12 @@ def from_callable(fn: Callable[..., Any], *, name: str, batched: bool = False) -
             ``fn(prompts: list[str], seeds: list[int]) -> list[str]``. The seed is derived by the
             plugin from (run seed, role, prompt, sample index): use it for every random choice so
             a completion is a pure function of its arguments and runs replay exactly.
-        name: the model's name in reports, and its identity (keep it unique per behavior).
+        name: the model's name in reports; with the digest of ``fn``'s code and of the values
+            it reads, its identity in the generation cache. Editing ``fn``, a helper function
+            or class of your code that it calls, a constant it reads, its defaults or the
+            values it closes over changes the identity; a library upgrade, a file or an
+            environment variable it reads does not (rename the model, or run once with
+            ``--bbi-cache-clear``, after such a change).
         batched: whether ``fn`` takes whole lists.
 
     Returns:

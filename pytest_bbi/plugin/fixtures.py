@@ -1,8 +1,9 @@
-"""The plugin's fixtures: the generation cache, the three model roles, snapshots, the context."""
+"""The plugin's fixtures: the caches every model goes through, the models, snapshots, context."""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from pytest_bbi.prompts.buckets import check_bucket
 
 if TYPE_CHECKING:
     from pytest_bbi.generation.cache import GenerationCache
+    from pytest_bbi.generation.progress import ProgressFile
 
 
 def capability(item: pytest.Item) -> str | None:
@@ -41,12 +43,76 @@ def capability(item: pytest.Item) -> str | None:
         raise pytest.UsageError(f"{item.nodeid}: {error}") from None
 
 
+class ModelCaches:
+    """This process's generation cache, opened on first use, and the models put behind it.
+
+    Every model that reaches the game goes through :meth:`put_behind`, whichever way it came:
+    the plugin's fixtures, a user's fixture, ``load()`` inside a test, a judge. Each pytest
+    process (each xdist worker) has one, all on the same file and lock files, so a completion
+    is generated once across the workers.
+
+    Args:
+        directory: the cache folder, or None under ``--bbi-no-cache``.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self._directory = directory
+        self._cache: GenerationCache | None = None
+        self._progress: ProgressFile | None = None
+        self._opening = threading.Lock()
+
+    def cache(self) -> GenerationCache | None:
+        """The cache, opened on the first call; None under ``--bbi-no-cache``."""
+        if self._directory is None:
+            return None
+        with self._opening:
+            if self._cache is None:
+                from pytest_bbi.generation.cache import GenerationCache
+                from pytest_bbi.generation.progress import ProgressFile
+
+                self._cache = GenerationCache(self._directory)
+                process = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+                self._progress = ProgressFile(Path(self._cache.path).parent / "progress", process)
+            return self._cache
+
+    def put_behind(self, model: Model) -> Model:
+        """``model`` behind the caches, reporting progress; unchanged when already cached.
+
+        Under ``--bbi-no-cache`` the model is returned unchanged.
+        """
+        cache = self.cache()
+        if cache is None:
+            return model
+        from pytest_bbi.generation.cached_model import behind_cache
+
+        return behind_cache(model, cache, progress=self._progress)
+
+    def close(self) -> None:
+        """Close the cache, if it was opened."""
+        with self._opening:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
+
+
+@pytest.fixture(scope="session")
+def _bbi_model_caches(pytestconfig: pytest.Config) -> Generator[ModelCaches, None, None]:
+    """This process's :class:`ModelCaches`, closed at the end of the session."""
+    session = settings.get(pytestconfig)
+    caches = ModelCaches(None if session.no_cache else session.cache_dir)
+    yield caches
+    caches.close()
+
+
 @pytest.fixture(autouse=True)
-def _bbi_test_context(request: pytest.FixtureRequest) -> Generator[None, None, None]:
-    """Publish the run seed, capability and ledger to the assertions made during the test."""
+def _bbi_test_context(
+    request: pytest.FixtureRequest, _bbi_model_caches: ModelCaches
+) -> Generator[None, None, None]:
+    """Publish the run seed, capability, ledger and caches to the assertions of the test."""
     config = request.config
     session = settings.get(config)
     record, record_fingerprint = recorders(request.node)
+    put_behind = _bbi_model_caches.put_behind
     restore = context.activate(
         context.TestContext(
             seed=session.seed,
@@ -56,9 +122,10 @@ def _bbi_test_context(request: pytest.FixtureRequest) -> Generator[None, None, N
             bucket_alpha=session.bucket_alpha,
             record=record,
             record_fingerprint=record_fingerprint,
-            judge=(lambda: request.getfixturevalue("judge"))
+            judge=(lambda: put_behind(request.getfixturevalue("judge")))
             if session.roles["judge"].spec
             else None,
+            cache=put_behind,
         )
     )
     yield
@@ -66,24 +133,17 @@ def _bbi_test_context(request: pytest.FixtureRequest) -> Generator[None, None, N
 
 
 @pytest.fixture(scope="session")
-def bbi_cache(pytestconfig: pytest.Config) -> Generator[GenerationCache | None, None, None]:
+def bbi_cache(_bbi_model_caches: ModelCaches) -> GenerationCache | None:
     """This process's handle on the generation cache, or None under ``--bbi-no-cache``.
 
     Every xdist worker opens the same SQLite file; the controller clears it first under
-    ``--bbi-cache-clear``.
+    ``--bbi-cache-clear``. Models need no wrapping by hand: every model that reaches the game
+    goes through this cache.
     """
-    session = settings.get(pytestconfig)
-    if session.no_cache:
-        yield None
-        return
-    from pytest_bbi.generation.cache import GenerationCache
-
-    cache = GenerationCache(session.cache_dir)
-    yield cache
-    cache.close()
+    return _bbi_model_caches.cache()
 
 
-def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) -> Model:
+def _load_role(config: pytest.Config, role: str, caches: ModelCaches) -> Model:
     session = settings.get(config)
     spec = session.roles[role].spec
     if not spec:
@@ -107,32 +167,25 @@ def _load_role(config: pytest.Config, role: str, cache: GenerationCache | None) 
             "check the option names against its loader.",
             pytrace=False,
         )
-    if cache is None:
-        return model
-    from pytest_bbi.generation.cached_model import CachedModel
-    from pytest_bbi.generation.progress import ProgressFile
-
-    process = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    progress = ProgressFile(Path(cache.path).parent / "progress", f"{process}-{os.getpid()}")
-    return CachedModel(model, cache, progress=progress)
+    return caches.put_behind(model)
 
 
 @pytest.fixture(scope="session")
-def teacher(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> Model:
+def teacher(pytestconfig: pytest.Config, _bbi_model_caches: ModelCaches) -> Model:
     """The reference model from ``--bbi-teacher`` / ``bbi_teacher``, behind the cache."""
-    return _load_role(pytestconfig, "teacher", bbi_cache)
+    return _load_role(pytestconfig, "teacher", _bbi_model_caches)
 
 
 @pytest.fixture(scope="session")
-def student(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> Model:
+def student(pytestconfig: pytest.Config, _bbi_model_caches: ModelCaches) -> Model:
     """The model under test from ``--bbi-student`` / ``bbi_student``, behind the cache."""
-    return _load_role(pytestconfig, "student", bbi_cache)
+    return _load_role(pytestconfig, "student", _bbi_model_caches)
 
 
 @pytest.fixture(scope="session")
-def judge(pytestconfig: pytest.Config, bbi_cache: GenerationCache | None) -> Model:
+def judge(pytestconfig: pytest.Config, _bbi_model_caches: ModelCaches) -> Model:
     """The judge model for judge adversaries, from ``--bbi-judge`` / ``bbi_judge``."""
-    return _load_role(pytestconfig, "judge", bbi_cache)
+    return _load_role(pytestconfig, "judge", _bbi_model_caches)
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_canonical_layout_and_exact_round_trip():
         "format:code",
         "format:question",
     }
-    assert fp.metadata["identity"] == "callable:teacher"
+    assert fp.metadata["identity"] == TEACHER.identity
     assert fp.metadata["seed"] == 1
     assert fp.metadata["queries"] == 200
     assert fp.metadata["versions"]["pytest_bbi"] == bbi.__version__
