@@ -48,6 +48,8 @@ class Score:
 
     ``evidence`` holds, per held-out pair in order, how surely the adversary named the teacher:
     its probability of the right answer minus ½, in [−½, ½] (empty when it timed out).
+    ``timed_out`` says the adversary overran its safety limit (its answer was refused) and
+    ``overrun`` says by how much, e.g. ``"spent 12.31s, past its safety limit of 10s"``.
     """
 
     correct: int
@@ -57,6 +59,7 @@ class Score:
     examples: tuple[Example, ...]
     evidence: tuple[float, ...] = ()
     details: Mapping[str, int] = field(default_factory=dict)
+    overrun: str | None = None
 
     def then(self, later: Score) -> Score:
         """This score followed by a later round's: counts and seconds add up, examples merge.
@@ -78,6 +81,7 @@ class Score:
             examples=most_confident([*self.examples, *later.examples]),
             evidence=(*self.evidence, *later.evidence),
             details=details,
+            overrun=self.overrun or later.overrun,
         )
 
 
@@ -161,20 +165,21 @@ def score_adversary(
     stratum: str = "",
     round_index: int = 0,
 ) -> Score:
-    """Let one adversary play a game within its time budget and count its correct calls.
+    """Let one adversary play a game within its safety limit and count its correct calls.
 
     A probability of exactly 0.5 is settled by a seeded coin (one per round), so an adversary
     that cannot decide is scored as guessing, which keeps the count Binomial(n, ½) under H0. An
-    answer returned after the deadline is refused: the adversary is reported as timed out.
+    adversary that passes the limit (it raised ``AdversaryTimeout``, or answered too late) has
+    its answer refused and is reported as overrun, with by how much (``Score.overrun``).
     """
     deadline = Deadline(seconds)
     try:
         answer = adversary.decide(game.train, game.trials(), deadline)
     except AdversaryTimeout:
-        return Score(0, 0, deadline.elapsed(), True, ())
+        return Score(0, 0, deadline.elapsed(), True, (), overrun=deadline.overrun())
     elapsed = deadline.elapsed()
     if deadline.expired():
-        return Score(0, 0, elapsed, True, ())
+        return Score(0, 0, elapsed, True, (), overrun=deadline.overrun())
     probabilities = _check_probabilities(adversary, answer, len(game.held_out))
     tie_coin = random.Random(derive_seed(run_seed, f"ties:{adversary.name}", stratum, round_index))
     correct_flags: list[bool] = []
