@@ -32,7 +32,7 @@ class BucketPlay:
     settled: bool = False
     tv_terms: list[float] = field(default_factory=list)
     tv_seconds: float = 0.0
-    answers: list[tuple[str, str, str]] = field(default_factory=list)
+    answers: list[tuple[Query, str, str]] = field(default_factory=list)
 
     @property
     def planned_pairs(self) -> int:
@@ -180,9 +180,7 @@ class GameRun:
             bucket_teacher = [next(teacher_outputs) for _ in queries]
             bucket_student = [next(student_outputs) for _ in queries]
             if self.calibration is not None:
-                play.answers += list(
-                    zip([q.prompt for q in queries], bucket_teacher, bucket_student, strict=True)
-                )
+                play.answers += list(zip(queries, bucket_teacher, bucket_student, strict=True))
             if self.scorers is not None:
                 scoring = time.perf_counter()
                 names = (self.teacher.name, self.student.name)
@@ -242,24 +240,42 @@ class GameRun:
         """The calibration report per bucket, and over all of them.
 
         The student's confidences and the agreements are measured in one pass over every
-        bucket's answers; each bucket report's time is its share of that pass.
+        bucket's answers; each bucket report's time is its share of that pass. Each report
+        tests its thresholds one unit per distinct prompt.
         """
         if self.calibration is None:
             return {}, None
         assert isinstance(self.student, TokenScorer)  # checked by calibration.rule_for
         rule = self.calibration
         rows = [row for play in self.plays.values() for row in play.answers]
-        confidence, agreed, seconds = measure(rule, self.student, self.student.name, rows)
+        measured = measure(
+            rule, self.student, self.student.name, rows, self.teacher, self.setup.run_seed
+        )
         per_bucket: dict[str, Calibration] = {}
         start = 0
         for bucket, play in self.plays.items():
             end = start + len(play.answers)
-            share = seconds * len(play.answers) / len(rows)
-            report = calibration_report(confidence[start:end], agreed[start:end], rule, share)
+            share = measured.seconds * len(play.answers) / len(rows)
+            report = calibration_report(
+                measured.confidence[start:end],
+                measured.agreed[start:end],
+                rule,
+                share,
+                units=measured.prompts[start:end],
+                teacher_pairs=measured.teacher_pairs,
+            )
             if report is not None:
                 per_bucket[bucket] = report
             start = end
-        return per_bucket, calibration_report(confidence, agreed, rule, seconds)
+        overall = calibration_report(
+            measured.confidence,
+            measured.agreed,
+            rule,
+            measured.seconds,
+            units=measured.prompts,
+            teacher_pairs=measured.teacher_pairs,
+        )
+        return per_bucket, overall
 
     def decide(self) -> Outcome:
         """Decide the finished game (see :func:`~pytest_bbi.game.decision.decide_game`)."""
