@@ -52,6 +52,14 @@ class AdversaryResult:
         examples: the held-out pairs it was most confident about, most confident first.
         details: counts the adversary adds to explain its calls (e.g. the judge's
             consistent-only tally); reported, never used for the decision.
+        refits: how many refits on resampled training pairs measured ``fit_sd`` (0 when not
+            measured, or for an adversary that does not learn).
+        fit_sd: the standard deviation of its held-out accuracy between fits (the part of the
+            seed-to-seed variation that is not binomial noise; see
+            :mod:`pytest_bbi.game.refits`): 0.0 for an adversary that does not learn, ``None``
+            when not measured (a game of several rounds, pooled buckets, or an overrun).
+        overrun: when it overran its safety limit, by how much (e.g. ``"spent 12.31s, past its
+            safety limit of 10s"``); otherwise ``None``.
     """
 
     name: str
@@ -66,6 +74,9 @@ class AdversaryResult:
     rejected: bool = False
     examples: tuple[Example, ...] = ()
     details: Mapping[str, int] = field(default_factory=dict)
+    refits: int = 0
+    fit_sd: float | None = None
+    overrun: str | None = None
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,12 @@ class Adversary(Protocol):
     be a pure function of its inputs: cap its work by iterations, epochs or examples, not by
     the time left on the deadline.
 
+    A fitted adversary's accuracy varies with its training pairs, so a new seed moves it more
+    than binomial noise does. To measure that spread, the core refits the adversary a few
+    times on resampled training pairs (see :mod:`pytest_bbi.game.refits`); an adversary whose
+    answers do not depend on its training pairs can say so with a class attribute
+    ``learns = False`` (see :func:`learns`) and is not refitted.
+
     Attributes:
         name: the name results are reported under.
     """
@@ -181,3 +187,17 @@ class Explaining(Protocol):
             Named integer counts.
         """
         ...
+
+
+def learns(adversary: object) -> bool:
+    """Whether an adversary's answers depend on its training pairs.
+
+    Read from its optional ``learns`` attribute; an adversary without one is taken to learn.
+
+    Args:
+        adversary: any adversary.
+
+    Returns:
+        ``False`` only when the adversary declares ``learns = False``.
+    """
+    return getattr(adversary, "learns", True) is not False

@@ -57,9 +57,11 @@ class LikelihoodAdversary:
 
     Attributes:
         name: ``"likelihood"``.
+        learns: ``False``: the rule uses no training pairs, so it is never refitted.
     """
 
     name = "likelihood"
+    learns = False
 
     def __init__(self) -> None:
         self._models: tuple[Scorer, Scorer, str, str] | None = None

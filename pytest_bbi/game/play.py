@@ -50,6 +50,10 @@ class Score:
     its probability of the right answer minus ½, in [−½, ½] (empty when it timed out).
     ``timed_out`` says the adversary overran its safety limit (its answer was refused) and
     ``overrun`` says by how much, e.g. ``"spent 12.31s, past its safety limit of 10s"``.
+    ``refits`` and ``fit_variance`` measure how much its held-out accuracy moves between fits
+    on resampled training pairs (:mod:`pytest_bbi.game.refits`): 0 and ``None`` when not
+    measured (a game of several rounds, or a refit that overran), 0 and 0.0 for an adversary
+    that does not learn.
     """
 
     correct: int
@@ -60,6 +64,8 @@ class Score:
     evidence: tuple[float, ...] = ()
     details: Mapping[str, int] = field(default_factory=dict)
     overrun: str | None = None
+    refits: int = 0
+    fit_variance: float | None = None
 
     def then(self, later: Score) -> Score:
         """This score followed by a later round's: counts and seconds add up, examples merge.
@@ -68,7 +74,8 @@ class Score:
             later: the score of the next round, on new held-out pairs.
 
         Returns:
-            The combined score; timed out if either round timed out.
+            The combined score; timed out if either round timed out. Its fit spread is not
+            measured: the rounds' fits differ.
         """
         details = dict(self.details)
         for key, count in later.details.items():

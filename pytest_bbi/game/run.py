@@ -13,6 +13,7 @@ from pytest_bbi.game.calibration import Calibrate, calibration_report, measure
 from pytest_bbi.game.certificate import certificate, tv_terms
 from pytest_bbi.game.decision import AlphaSplit, Cell, Outcome, decide, decide_game, is_settled
 from pytest_bbi.game.play import Score, bind_adversaries, generate_role, make_game, score_adversary
+from pytest_bbi.game.refits import with_fit_spread, with_measurements
 from pytest_bbi.game.setup import UNTAGGED, Setup
 from pytest_bbi.models.base import Model, Scorer, TokenScorer
 from pytest_bbi.verdict import Calibration, Certificate, Mode, Verdict
@@ -206,6 +207,10 @@ class GameRun:
                 spent = 0.0 if earlier is None else earlier.seconds
                 remaining = None if self.seconds is None else max(0.0, self.seconds - spent)
                 score = score_adversary(adversary, game, remaining, run_seed, bucket, round_index)
+                if len(play.rounds) == 1:  # a fit's spread is measured in one-round games only
+                    score = with_fit_spread(
+                        score, adversary, game, remaining, run_seed, bucket, round_index
+                    )
                 if not score.timed_out:
                     play.history.record_evidence(
                         [pair.prompt for pair in game.held_out], score.evidence
@@ -308,9 +313,17 @@ class GameRun:
             queries=sum(play.queries for play in self.plays.values()),
             seconds=sum(r.seconds for r in results),
             generation_seconds=self.generation_seconds,
-            adversaries=outcome.adversaries,
+            adversaries=with_measurements(
+                outcome.adversaries, {bucket: play.scores for bucket, play in self.plays.items()}
+            ),
             buckets={
-                bucket: replace(result, calibration=calibrations.get(bucket))
+                bucket: replace(
+                    result,
+                    calibration=calibrations.get(bucket),
+                    adversaries=with_measurements(
+                        result.adversaries, {bucket: self.plays[bucket].scores}
+                    ),
+                )
                 for bucket, result in outcome.buckets.items()
             },
             seed=self.setup.run_seed,
