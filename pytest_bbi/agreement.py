@@ -8,6 +8,7 @@ from pytest_bbi import context
 from pytest_bbi.errors import BudgetError, Disagreement, PromptError
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import Model, check_completions
+from pytest_bbi.options import parse_float, parse_seed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,7 +65,8 @@ def assert_agree(
     Raises:
         Disagreement: when the outputs differ (exactly, or below the threshold); the message
             shows the prompt and both outputs.
-        BbiError: for a non-string prompt or a bad similarity or threshold.
+        BbiError: for a non-string prompt, a bad similarity, a threshold that is not a number,
+            or a seed that is not an int in [0, 2**63) (what ``--bbi-seed`` takes).
     """
     __tracebackhide__ = True
     if not isinstance(prompt, str):
@@ -74,7 +76,8 @@ def assert_agree(
             f"similarity={similarity!r}: use None (exact), 'embedding', or a function "
             "f(a, b) -> float."
         )
-    run_seed = context.current().seed if seed is None else seed
+    threshold = parse_float("threshold", threshold, context="assert_agree", error=BudgetError)
+    run_seed = context.current().seed if seed is None else parse_seed("seed", seed, text=False)
     draw_seed = derive_seed(run_seed, "agree", prompt)
     teacher_output = _completion(teacher, prompt, draw_seed)
     student_output = _completion(student, prompt, draw_seed)
