@@ -106,6 +106,14 @@ class AdversaryResult:
         examples: the held-out pairs it was most confident about, most confident first.
         details: counts the adversary adds to explain its calls (e.g. the judge's
             consistent-only tally); reported, never used for the decision.
+        refits: how many refits on resampled training pairs measured ``fit_sd`` (0 when not
+            measured, or for an adversary that does not learn).
+        fit_sd: the standard deviation of its held-out accuracy between fits (the part of the
+            seed-to-seed variation that is not binomial noise; see
+            :mod:`pytest_bbi.game.refits`): 0.0 for an adversary that does not learn, ``None``
+            when not measured (a game of several rounds, pooled buckets, or an overrun).
+        overrun: when it overran its safety limit, by how much (e.g. ``"spent 12.31s, past its
+            safety limit of 10s"``); otherwise ``None``.
         estimate: the advantage on the population the verdict speaks for: ``advantage`` in a
             fixed-n game, median-unbiased after a sequential game (k/n overstates it after an
             early stop), the importance-weighted mean under disagreement acquisition. None for
@@ -129,6 +137,10 @@ class AdversaryResult:
     estimate: float | None = None
     certify_p_value: float = 1.0
     within: bool = False
+
+    refits: int = 0
+    fit_sd: float | None = None
+    overrun: str | None = None
 
     @property
     def estimated(self) -> float:
@@ -199,24 +211,36 @@ class ConfidenceBin:
 class OperatingPoint:
     """What serving the student only above one confidence threshold would have given.
 
+    Counts are of prompts: each distinct prompt is one unit (its repeated answers are not
+    independent), with the mean confidence of its answers and the share of them that agree.
+
     Attributes:
         threshold: serve the student's answer when its confidence is ≥ this; fall back to the
             teacher below it.
-        coverage: the share of queries the student would serve.
-        served: the queries it would serve.
-        agreeing: of those, the ones whose answer agreed with the teacher's.
+        coverage: the share of prompts the student would serve.
+        served: the prompts it would serve.
+        agreeing: their agreement, summed (each prompt counts the share of its answers that
+            agree with the teacher's; a count when every prompt has one answer).
         agreement: ``agreeing / served``.
-        lower: the one-sided lower confidence bound on the agreement of served answers
-            (Clopper–Pearson, Bonferroni over every threshold tried, so that all the bounds
-            hold at once with confidence 1 − α).
+        lower: the one-sided lower confidence bound, at ``level``, on what the target is
+            compared with: the served prompts' agreement, or, for a target relative to the
+            teacher, their agreement divided by the teacher's agreement with itself on them
+            (capped at 1). It is 0 for a threshold the fallback procedure gave no level.
+        level: the error level this threshold was tested at by the fallback procedure (its
+            own share of α plus the level passed on by the threshold before it, when that one
+            was shown); the recommendation holds with confidence 1 − α overall.
+        teacher_agreement: for a target relative to the teacher, the share of the served
+            prompts whose two teacher answers agree with each other; otherwise ``None``.
     """
 
     threshold: float
     coverage: float
     served: int
-    agreeing: int
+    agreeing: float
     agreement: float
     lower: float
+    level: float = 0.0
+    teacher_agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -226,12 +250,15 @@ class Calibration:
     Confidence is the student's mean token log-probability of its own answer; an answer agrees
     when the agreement rule says it matches the teacher's answer to the same prompt. A
     deployment that serves the student when it is confident and falls back to the teacher
-    otherwise needs a threshold: ``threshold`` is the lowest one tried whose served answers
-    agree at a rate of at least ``target``, shown with confidence 1 − ``alpha``.
+    otherwise needs a threshold: ``threshold`` is the lowest one tried that is shown, with
+    confidence 1 − ``alpha``, to serve prompts agreeing at a rate of at least ``target`` (or,
+    with ``relative``, at least ``target`` times the teacher's agreement with itself). The
+    thresholds are tested one unit per distinct prompt, by a fallback procedure from the most
+    confident down (see :mod:`pytest_bbi.game.thresholds`).
 
     Attributes:
-        samples: the (teacher, student) pairs measured.
-        agreeing: the pairs where the student agreed with the teacher.
+        samples: the (teacher, student) answer pairs measured.
+        agreeing: the answer pairs where the student agreed with the teacher.
         agreement: ``agreeing / samples``: the agreement with no fallback.
         confidence: the mean of the student's confidences.
         confidence_sd: their sample standard deviation (0 for one sample).
@@ -239,18 +266,27 @@ class Calibration:
             disagreeing one (ties count half): 0.5 means confidence says nothing about
             agreement, 1 that a threshold separates them perfectly; ``None`` when every answer
             agreed or none did.
-        target: the agreement the served answers must reach.
-        alpha: the error level of the bounds.
+        target: the agreement the served prompts must reach (a share of the teacher's own
+            agreement when ``relative``).
+        alpha: the error level of the recommendation.
         rule: the agreement rule, e.g. ``"embedding cosine ≥ 0.8"``.
         threshold: the recommended threshold (the lowest confidence served), or ``None`` when
             no threshold tried is shown to reach ``target``: fall back always, or gather more
             queries.
-        coverage: the share of queries served at ``threshold`` (0 when it is ``None``).
-        served_agreement: the agreement of the answers served at ``threshold``, or ``None``.
-        served_lower: its lower confidence bound (≥ ``target``), or ``None``.
-        bins: the queries in equal-count confidence bins, least confident first.
+        coverage: the share of prompts served at ``threshold`` (0 when it is ``None``).
+        served_agreement: the agreement of the prompts served at ``threshold``, or ``None``.
+        served_lower: the lower confidence bound behind the recommendation (≥ ``target``), or
+            ``None``.
+        bins: the answers in equal-count confidence bins, least confident first.
         operating_points: every threshold tried, least confident first.
         seconds: the time spent scoring confidences and measuring agreement.
+        prompts: the distinct prompts, the units the thresholds were tested on.
+        relative: whether ``target`` is relative to the teacher's agreement with itself.
+        teacher_agreement: with ``relative``, the share of prompts whose two teacher answers
+            agree with each other (the teacher's A/A agreement, the ceiling of any student's
+            agreement with it); otherwise ``None``.
+        self_agreement_queries: the extra teacher answers asked to measure it (one per
+            prompt the game asked only once; 0 without ``relative``).
     """
 
     samples: int
@@ -269,6 +305,10 @@ class Calibration:
     bins: tuple[ConfidenceBin, ...] = ()
     operating_points: tuple[OperatingPoint, ...] = ()
     seconds: float = 0.0
+    prompts: int = 0
+    relative: bool = False
+    teacher_agreement: float | None = None
+    self_agreement_queries: int = 0
 
 
 @dataclass(frozen=True)

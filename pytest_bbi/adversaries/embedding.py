@@ -23,9 +23,14 @@ class EmbeddingAdversary:
     the two completions decides which one is the teacher's (see
     :func:`~pytest_bbi.adversaries.pairwise.decide_pairwise`).
 
+    Its work cap: one encoder pass per distinct text (MiniLM reads at most its 256 first
+    tokens) and at most ``max_iter`` iterations of a seeded, deterministic solver, so its answer
+    is a pure function of its inputs, however busy the machine.
+
     Args:
         c: inverse L2 regularization strength of the logistic regression.
         batch_size: texts per encoder call; the deadline is checked between calls.
+        max_iter: the most iterations of the logistic regression's solver.
 
     Attributes:
         name: ``"embedding"``.
@@ -33,9 +38,10 @@ class EmbeddingAdversary:
 
     name = "embedding"
 
-    def __init__(self, *, c: float = 0.5, batch_size: int = 64) -> None:
+    def __init__(self, *, c: float = 0.5, batch_size: int = 64, max_iter: int = 1000) -> None:
         self.c = c
         self.batch_size = batch_size
+        self.max_iter = max_iter
         load_encoder()  # one-time setup, before the game starts: not counted against t
 
     def decide(
@@ -46,15 +52,17 @@ class EmbeddingAdversary:
         Args:
             train: training pairs with roles revealed.
             trials: held-out pairs in hidden order.
-            deadline: the compute budget, checked between steps.
+            deadline: the safety limit, checked between steps.
 
         Returns:
             One probability in [0, 1] per trial.
 
         Raises:
-            AdversaryTimeout: when the deadline passes between steps.
+            AdversaryTimeout: when the safety limit passes.
         """
-        return decide_pairwise(train, trials, deadline, self._featurize, c=self.c)
+        return decide_pairwise(
+            train, trials, deadline, self._featurize, c=self.c, max_iter=self.max_iter
+        )
 
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
         embeddings = embed(texts, deadline, batch_size=self.batch_size)

@@ -47,7 +47,7 @@ def embed(texts: Sequence[str], deadline: Deadline, *, batch_size: int = 64) -> 
 
     Args:
         texts: the completions.
-        deadline: the compute budget.
+        deadline: the safety limit.
         batch_size: texts per encoder call.
 
     Returns:

@@ -5,17 +5,13 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from pytest_bbi.adversaries.base import AdversaryTimeout, Deadline, LabeledPair, Trial
+from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.models.devices import torch_device
 from pytest_bbi.text import encodable
-
-_SAFETY = 1.5
-"""Inference is budgeted at this multiple of its estimated cost when deciding to stop training."""
 
 
 @functools.cache
@@ -71,19 +67,22 @@ class FinetunedAdversary:
     training pairs (seeded minibatches, AdamW). A trial scores σ(s(x, first) − s(x, second)):
     exactly antisymmetric, and exactly 0.5 for identical completions.
 
-    Training stops after ``epochs`` passes or when the time budget would no longer leave room
-    to score the trials, whichever comes first, and the adversary answers with what it learned.
-    It reports a timeout only when it could not finish a single training step (or encode the
-    texts) in time. Given the same seed and inputs on the same machine, answers are identical
-    (torch is seeded and asked for deterministic kernels while it runs).
+    Its work cap is ``epochs`` passes over the training pairs (at most ``max_steps`` optimizer
+    steps), with ``max_length`` tokens per text: it always trains exactly that much, however
+    fast or busy the machine, so its answer is a pure function of its inputs and seed (torch is
+    seeded and asked for deterministic kernels while it runs). The deadline is a safety limit
+    only, checked between steps: past it, the adversary raises ``AdversaryTimeout`` and the
+    verdict reports the overrun; it never answers with a shorter training instead.
 
     Args:
         layers: top transformer layers fine-tuned (1–6); the rest stay frozen.
-        epochs: the most passes over the training pairs.
+        epochs: passes over the training pairs.
         batch_size: training pairs per optimizer step.
         learning_rate: AdamW step size of the fine-tuned layers (the head takes 10×).
         weight_decay: AdamW weight decay.
         max_length: tokens kept per (prompt, completion), the prompt truncated first.
+        max_steps: the most optimizer steps, whatever the number of training pairs (a work
+            cap for large training sets); ``None`` for no cap beyond ``epochs``.
         seed: seeds the head's initialization and the minibatch order.
 
     Attributes:
@@ -105,6 +104,7 @@ class FinetunedAdversary:
         learning_rate: float = 1e-3,
         weight_decay: float = 0.01,
         max_length: int = 128,
+        max_steps: int | None = None,
         seed: int = 0,
     ) -> None:
         if not 1 <= layers <= 6:
@@ -112,6 +112,8 @@ class FinetunedAdversary:
         for option, value in (("epochs", epochs), ("batch_size", batch_size)):
             if value < 1:
                 raise ValueError(f"{option} must be >= 1; got {value}")
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None; got {max_steps}")
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0; got {learning_rate}")
         if max_length < 8:
@@ -122,6 +124,7 @@ class FinetunedAdversary:
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.max_length = max_length
+        self.max_steps = max_steps
         self.seed = seed
         self.steps = 0
         load_minilm()  # one-time setup, before the game starts: not counted against t
@@ -129,19 +132,18 @@ class FinetunedAdversary:
     def decide(
         self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
     ) -> list[float]:
-        """Fine-tune on ``train`` within the deadline and return P(first is the teacher's).
+        """Fine-tune on ``train`` (its whole work cap) and return P(first is the teacher's).
 
         Args:
             train: training pairs with roles revealed.
             trials: held-out pairs in hidden order.
-            deadline: the compute budget; training stops early to leave time for the trials.
+            deadline: the safety limit, checked between batches and training steps.
 
         Returns:
             One probability in [0, 1] per trial, in order; 0.5 for all without training pairs.
 
         Raises:
-            AdversaryTimeout: when the texts cannot be encoded, or no training step completed,
-                within the budget.
+            AdversaryTimeout: when the safety limit passes before the work is done.
         """
         import torch
 
@@ -165,7 +167,7 @@ class FinetunedAdversary:
             top, head = self._trainable()
             teacher_rows = [row[(p.prompt, p.teacher)] for p in train]
             student_rows = [row[(p.prompt, p.student)] for p in train]
-            self._train(top, head, hidden, masks, teacher_rows, student_rows, deadline, len(keys))
+            self._train(top, head, hidden, masks, teacher_rows, student_rows, deadline)
             with torch.no_grad():
                 scores = self._scores(top, head, hidden, masks, range(len(keys)))
         deadline.check()
@@ -258,9 +260,8 @@ class FinetunedAdversary:
         teacher_rows: list[int],
         student_rows: list[int],
         deadline: Deadline,
-        n_texts: int,
     ) -> None:
-        """AdamW on the pairwise loss; stops when inference would no longer fit the deadline."""
+        """AdamW on the pairwise loss for the whole work cap, checking the deadline per step."""
         import torch
 
         optimizer = torch.optim.AdamW(
@@ -272,18 +273,13 @@ class FinetunedAdversary:
         )
         generator = torch.Generator().manual_seed(self.seed)
         n = len(teacher_rows)
-        seconds_per_text = 0.0
         for _ in range(self.epochs):
             order = torch.randperm(n, generator=generator).tolist()
             for start in range(0, n, self.batch_size):
-                batch = order[start : start + self.batch_size]
-                inference = _SAFETY * seconds_per_text * n_texts / 3  # forward ≈ ⅓ of a step
-                if self.steps and deadline.remaining() < inference + 0.05 * (
-                    deadline.seconds or 0.0
-                ):
+                if self.max_steps is not None and self.steps >= self.max_steps:
                     top.train(False)
                     return
-                started = time.perf_counter()
+                batch = order[start : start + self.batch_size]
                 rows = [teacher_rows[i] for i in batch] + [student_rows[i] for i in batch]
                 scores = self._scores(top, head, hidden, masks, rows)
                 margin = scores[: len(batch)] - scores[len(batch) :]
@@ -292,14 +288,7 @@ class FinetunedAdversary:
                 torch.autograd.backward(loss)
                 optimizer.step()
                 self.steps += 1
-                seconds_per_text = max(
-                    seconds_per_text, (time.perf_counter() - started) / len(rows)
-                )
-                if deadline.expired() and self.steps == 1:
-                    raise AdversaryTimeout(
-                        f"one training step took {deadline.elapsed():.2f}s of a "
-                        f"{deadline.seconds}s budget; no model could be trained"
-                    )
+                deadline.check()
         top.train(False)
 
 

@@ -77,6 +77,8 @@ class JudgeAdversary:
     ``\udXXX`` escape, so any judge model can read it. Judge prompts are generated with seeds
     derived from the run seed (role ``"judge"``, see
     :func:`pytest_bbi.generation.seeding.derive_seed`), so the judge's answers replay exactly.
+    Its work cap: two judge answers per trial, each question holding ``shots`` examples and
+    texts clipped to ``max_chars`` characters (the judge model caps its own answer's tokens).
 
     Args:
         judge: the judge model (e.g. the ``judge`` fixture); ``None`` leaves the adversary
@@ -156,14 +158,14 @@ class JudgeAdversary:
         Args:
             train: training pairs; the first ``shots`` are the few-shot examples.
             trials: held-out pairs in hidden order.
-            deadline: the compute budget, checked before and after the judge's call.
+            deadline: the safety limit, checked before and after the judge's call.
 
         Returns:
             One probability in {0, ¼, ½, ¾, 1} per trial, in order.
 
         Raises:
             AdversaryError: without a judge model.
-            AdversaryTimeout: when the deadline passes.
+            AdversaryTimeout: when the safety limit passes.
         """
         if self.judge is None:
             raise AdversaryError(

@@ -115,6 +115,10 @@ class KernelAdversary:
     mean is zero). The probability is exactly 0.5 at score 0 (e.g. identical completions) and
     exactly antisymmetric: swapping the completions gives 1 − p.
 
+    Its work cap: the first ``max_length`` code points of each completion (Hamming) and its
+    character k-grams (spectrum), one pass each; no solver, no clock, so its answer is a pure
+    function of its inputs.
+
     Args:
         kernel: ``"hamming"`` (share of agreeing code points over the first ``max_length``
             positions, padded with a sentinel), ``"spectrum"`` (cosine of character k-gram
@@ -150,13 +154,13 @@ class KernelAdversary:
         Args:
             train: training pairs with roles revealed.
             trials: held-out pairs in hidden order.
-            deadline: the compute budget, checked between chunks of kernel computation.
+            deadline: the safety limit, checked between chunks of kernel computation.
 
         Returns:
             One probability in [0, 1] per trial, in order; 0.5 for all without training pairs.
 
         Raises:
-            AdversaryTimeout: when the deadline passes between steps.
+            AdversaryTimeout: when the safety limit passes.
         """
         deadline.check()
         if not trials:

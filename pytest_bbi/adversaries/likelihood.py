@@ -52,13 +52,16 @@ class LikelihoodAdversary:
     for the pairwise game, so no adversary that sees the same pair does better in expectation.
     It needs no training pairs. It plays only when both models implement
     :class:`~pytest_bbi.models.Scorer` (``hf:`` models do) and scores under each model's own
-    decoding distribution; scoring counts against the time budget t.
+    decoding distribution; scoring counts against the safety limit t. Its work: one scoring
+    call per model over the trials' completions, no training and no clock.
 
     Attributes:
         name: ``"likelihood"``.
+        learns: ``False``: the rule uses no training pairs, so it is never refitted.
     """
 
     name = "likelihood"
+    learns = False
 
     def __init__(self) -> None:
         self._models: tuple[Scorer, Scorer, str, str] | None = None
@@ -87,14 +90,14 @@ class LikelihoodAdversary:
         Args:
             train: unused: the rule needs no training.
             trials: held-out pairs in hidden order.
-            deadline: the compute budget, checked between the two models' scoring calls.
+            deadline: the safety limit, checked between the two models' scoring calls.
 
         Returns:
             P(first is the teacher's) for every trial, in order.
 
         Raises:
             AdversaryError: when the adversary was not bound to two scoring models.
-            AdversaryTimeout: when the deadline passes between steps.
+            AdversaryTimeout: when the safety limit passes.
         """
         if self._models is None:
             raise AdversaryError(

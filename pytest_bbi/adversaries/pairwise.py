@@ -42,16 +42,16 @@ def decide_pairwise(
     Args:
         train: training pairs with roles revealed.
         trials: held-out pairs in hidden order.
-        deadline: the compute budget, checked between steps.
+        deadline: the safety limit, checked between steps.
         featurize: computes the features of a list of distinct texts.
         c: inverse L2 regularization strength of the logistic regression.
-        max_iter: iteration cap of the solver.
+        max_iter: the work cap: the most iterations of the (seeded, deterministic) solver.
 
     Returns:
         P(first is the teacher's) for every trial, in order; 0.5 for all without training pairs.
 
     Raises:
-        AdversaryTimeout: when the deadline passes between steps.
+        AdversaryTimeout: when the safety limit passes.
     """
     deadline.check()
     if not trials:

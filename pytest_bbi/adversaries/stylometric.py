@@ -97,9 +97,14 @@ class StylometricAdversary:
     antisymmetric logistic regression on the feature difference of the two completions decides
     which one is the teacher's (see :func:`~pytest_bbi.adversaries.pairwise.decide_pairwise`).
 
+    Its work cap: ``n_features`` hashed features per n-gram family and at most ``max_iter``
+    solver iterations (a seeded, deterministic solver), so its answer is a pure function of its
+    inputs, however busy the machine.
+
     Args:
         c: inverse L2 regularization strength of the logistic regression.
         n_features: hashed features per n-gram family (words, characters).
+        max_iter: the most iterations of the logistic regression's solver.
 
     Attributes:
         name: ``"stylometric"``.
@@ -107,8 +112,9 @@ class StylometricAdversary:
 
     name = "stylometric"
 
-    def __init__(self, *, c: float = 0.5, n_features: int = 2**13) -> None:
+    def __init__(self, *, c: float = 0.5, n_features: int = 2**13, max_iter: int = 1000) -> None:
         self.c = c
+        self.max_iter = max_iter
         self._words = HashingVectorizer(
             analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False
         )
@@ -128,15 +134,17 @@ class StylometricAdversary:
         Args:
             train: training pairs with roles revealed.
             trials: held-out pairs in hidden order.
-            deadline: the compute budget, checked between steps.
+            deadline: the safety limit, checked between steps.
 
         Returns:
             One probability in [0, 1] per trial.
 
         Raises:
-            AdversaryTimeout: when the deadline passes between steps.
+            AdversaryTimeout: when the safety limit passes.
         """
-        return decide_pairwise(train, trials, deadline, self._featurize, c=self.c)
+        return decide_pairwise(
+            train, trials, deadline, self._featurize, c=self.c, max_iter=self.max_iter
+        )
 
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
         dense = style_features(texts)

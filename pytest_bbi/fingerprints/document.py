@@ -15,8 +15,12 @@ from pytest_bbi.text import json_surrogates_escaped
 SCHEMA_NAME = "pytest-bbi/fingerprint"
 """The ``"schema"`` value every fingerprint document carries."""
 
-SCHEMA_VERSION = 1
-"""The document version this pytest-bbi writes; it reads this version and older ones."""
+SCHEMA_VERSION = 2
+"""The document version this pytest-bbi writes; it reads this version and older ones.
+
+Version 2 added, to ``"advantage"`` records, how much the adversary's accuracy moves between
+fits (``fit_sd``, ``refits``) and whether the count came from a sequential game
+(``sequential``); version 1 records lack them and are read as "not measured"."""
 
 FISHER_MAX_TOTAL = 10_000
 """Two-proportion tests use Fisher's exact test up to this many draws in both samples together."""
@@ -40,7 +44,8 @@ _KINDS = ("model", "relation")
 _TOP_LEVEL = ("kind", "metadata", "schema", "statistics", "version")
 _DIGITS = 6
 
-# Field record layouts: key → "int" (a count ≥ 0) or "float" (a finite number), per type.
+# Field record layouts: key → "int" (a count ≥ 0), "float" (a finite number), "float?" (a finite
+# number ≥ 0 or null) or "bool", per type; _OPTIONAL keys may be absent (older documents).
 _LAYOUTS: dict[str, dict[str, str]] = {
     "proportion": {"k": "int", "n": "int", "rate": "float"},
     "mean": {"mean": "float", "sd": "float", "n": "int"},
@@ -51,6 +56,9 @@ _LAYOUTS: dict[str, dict[str, str]] = {
         "lower": "float",
         "upper": "float",
     },
+}
+_OPTIONAL: dict[str, dict[str, str]] = {
+    "advantage": {"fit_sd": "float?", "refits": "int", "sequential": "bool"},
 }
 # type → (its sample size key, its count key): the count must lie within the sample size.
 _COUNTS: dict[str, tuple[str, str | None]] = {
@@ -101,7 +109,15 @@ def mean_field(values: Sequence[float]) -> dict[str, Any]:
 
 
 def advantage_field(
-    correct: int, total: int, advantage: float, lower: float, upper: float
+    correct: int,
+    total: int,
+    advantage: float,
+    lower: float,
+    upper: float,
+    *,
+    fit_sd: float | None = None,
+    refits: int = 0,
+    sequential: bool = False,
 ) -> dict[str, Any]:
     """An ``"advantage"`` field record: one adversary's score in the identification game.
 
@@ -111,10 +127,16 @@ def advantage_field(
         advantage: 2·correct/total − 1.
         lower: the lower confidence bound on the advantage.
         upper: the upper confidence bound on the advantage.
+        fit_sd: the standard deviation of its held-out accuracy between fits on resampled
+            training pairs (0.0 for an adversary that does not learn), or ``None`` when not
+            measured.
+        refits: the refits that measured ``fit_sd`` (0 when it was not estimated).
+        sequential: whether the count came from a sequential game, which may stop early and
+            refits between rounds (such a count is not compared).
 
     Returns:
         ``{"type": "advantage", "correct": …, "total": …, "advantage": …, "lower": …,
-        "upper": …}``, rounded.
+        "upper": …, "fit_sd": …, "refits": …, "sequential": …}``, rounded.
     """
     return {
         "type": "advantage",
@@ -123,6 +145,9 @@ def advantage_field(
         "advantage": rounded(advantage),
         "lower": rounded(lower),
         "upper": rounded(upper),
+        "fit_sd": None if fit_sd is None else rounded(fit_sd),
+        "refits": refits,
+        "sequential": sequential,
     }
 
 
@@ -141,26 +166,17 @@ def _record(value: object, where: str, source: str | None) -> dict[str, Any]:
             f"{where} has type {kind!r}; expected one of {', '.join(map(repr, _LAYOUTS))}", source
         )
     layout = _LAYOUTS[kind]
+    optional = _OPTIONAL.get(kind, {})
     missing = sorted(set(layout) - set(value))
     if missing:
         raise _fail(f"{where} ({kind}) is missing {', '.join(map(repr, missing))}", source)
-    unknown = sorted(set(value) - set(layout) - {"type"}, key=str)
+    unknown = sorted(set(value) - set(layout) - set(optional) - {"type"}, key=str)
     if unknown:
         raise _fail(f"{where} ({kind}) has unknown key(s) {', '.join(map(repr, unknown))}", source)
     record: dict[str, Any] = {"type": kind}
-    for key, expected in layout.items():
-        item = value[key]
-        if isinstance(item, bool) or not isinstance(item, int | float):
-            raise _fail(f"{where}.{key} must be a number, got {type(item).__name__}", source)
-        _check_magnitude(item, f"{where}.{key}", source)
-        if expected == "int":
-            if not isinstance(item, int) or item < 0:
-                raise _fail(f"{where}.{key} must be a count (an int ≥ 0), got {item!r}", source)
-            record[key] = item
-        else:
-            if not math.isfinite(item):
-                raise _fail(f"{where}.{key} must be finite, got {item!r}", source)
-            record[key] = rounded(item)
+    expected_keys = {**layout, **{key: optional[key] for key in optional if key in value}}
+    for key, expected in expected_keys.items():
+        record[key] = _item(value[key], expected, f"{where}.{key}", source)
     size_key, count_key = _COUNTS[kind]
     if record[size_key] < 1:
         raise _fail(f"{where}.{size_key} must be at least 1, got {record[size_key]}", source)
@@ -169,6 +185,28 @@ def _record(value: object, where: str, source: str | None) -> dict[str, Any]:
     if kind == "mean" and record["sd"] < 0:
         raise _fail(f"{where}.sd must be ≥ 0, got {record['sd']!r}", source)
     return record
+
+
+def _item(item: object, expected: str, where: str, source: str | None) -> Any:
+    """One value of a field record, checked against its kind and normalized."""
+    if expected == "bool":
+        if not isinstance(item, bool):
+            raise _fail(f"{where} must be true or false, got {item!r}", source)
+        return item
+    if expected == "float?" and item is None:
+        return None
+    if isinstance(item, bool) or not isinstance(item, int | float):
+        raise _fail(f"{where} must be a number, got {type(item).__name__}", source)
+    _check_magnitude(item, where, source)
+    if expected == "int":
+        if not isinstance(item, int) or item < 0:
+            raise _fail(f"{where} must be a count (an int ≥ 0), got {item!r}", source)
+        return item
+    if not math.isfinite(item):
+        raise _fail(f"{where} must be finite, got {item!r}", source)
+    if expected == "float?" and item < 0:
+        raise _fail(f"{where} must be ≥ 0 or null, got {item!r}", source)
+    return rounded(item)
 
 
 def _check_magnitude(number: float, where: str, source: str | None) -> None:
@@ -236,7 +274,7 @@ class Fingerprint:
         statistics: bucket → field name → field record, a plain JSON dict with a ``"type"``:
             ``{"type": "proportion", "k", "n", "rate"}``, ``{"type": "mean", "mean", "sd",
             "n"}`` or ``{"type": "advantage", "correct", "total", "advantage", "lower",
-            "upper"}``.
+            "upper", "fit_sd", "refits", "sequential"}`` (the last three since version 2).
         metadata: how the fingerprint was made (model identity, seed, versions, …); stored
             but excluded from equality and from :func:`compare`.
 
@@ -267,7 +305,7 @@ class Fingerprint:
         r"""Serialize to the canonical document: sorted keys, 2-space indent, final newline.
 
         Returns:
-            ``{"schema": "pytest-bbi/fingerprint", "version": 1, "kind", "statistics",
+            ``{"schema": "pytest-bbi/fingerprint", "version": 2, "kind", "statistics",
             "metadata"}`` as UTF-8-ready text; the same fingerprint always gives the same bytes.
             Text is written as it is, except a lone surrogate (say in a model's name), which
             UTF-8 cannot carry: it is written as its JSON escape (``\udce9``), which

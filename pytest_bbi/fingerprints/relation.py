@@ -24,7 +24,10 @@ def relation_fingerprint(verdict: Verdict) -> Fingerprint:
     Returns:
         A ``"relation"`` fingerprint with one ``"advantage:<adversary>"`` field per adversary
         and bucket (adversaries that timed out unscored are left out, and so are buckets where
-        every adversary did); metadata: seed, mode, ε, α and queries. A verdict with a
+        every adversary did), each with the spread of the adversary's accuracy between fits
+        (``fit_sd``, ``refits``: a new seed refits it, which moves its accuracy more than
+        binomial noise) and whether the game was sequential (such a count is not compared);
+        metadata: seed, mode, ε, α and queries. A verdict with a
         calibration report adds, per bucket, ``"calibration:agreement"`` (a proportion) and
         ``"calibration:confidence"`` (the mean of the student's mean token log-probabilities),
         and the recommended fallback thresholds to the metadata (recorded for review, not
@@ -33,7 +36,14 @@ def relation_fingerprint(verdict: Verdict) -> Fingerprint:
     statistics: dict[str, dict[str, dict[str, Any]]] = {
         bucket: {
             f"advantage:{name}": advantage_field(
-                result.correct, result.total, result.advantage, result.lower, result.upper
+                result.correct,
+                result.total,
+                result.advantage,
+                result.lower,
+                result.upper,
+                fit_sd=result.fit_sd,
+                refits=result.refits,
+                sequential=verdict.sequential,
             )
             for name, result in outcome.adversaries.items()
             if result.total > 0

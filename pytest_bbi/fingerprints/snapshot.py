@@ -60,13 +60,17 @@ class FingerprintSnapshotExtension(JSONSnapshotExtension):
         return Fingerprint.from_json(text, source=source)
 
     def matches(self, *, serialized_data: Any, snapshot_data: Any) -> bool:
-        """Whether the new fingerprint is statistically indistinguishable from the stored one."""
+        """Whether the new fingerprint shows no significant difference from the stored one.
+
+        A malformed snapshot, or a field that cannot be compared (an advantage counted in a
+        sequential game), does not match; :meth:`diff_lines` says why.
+        """
         try:
             stored = self._parse(str(snapshot_data), self._sources.get(str(snapshot_data), ""))
+            new = self._parse(str(serialized_data), "the new fingerprint")
+            return compare(stored, new, alpha=SNAPSHOT_ALPHA).equal
         except FingerprintError:
             return False
-        new = self._parse(str(serialized_data), "the new fingerprint")
-        return compare(stored, new, alpha=SNAPSHOT_ALPHA).equal
 
     def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
         """The per-bucket statistical diff, or what is wrong with a malformed snapshot."""
@@ -80,5 +84,10 @@ class FingerprintSnapshotExtension(JSONSnapshotExtension):
             yield "fix the file by hand, or rewrite it with --snapshot-update"
             return
         new = self._parse(str(serialized_data), "the new fingerprint")
+        try:
+            comparison = compare(stored, new, alpha=SNAPSHOT_ALPHA)
+        except FingerprintError as error:
+            yield f"fingerprint cannot be compared with {source}: {error}"
+            return
         yield f"fingerprint differs from {source} (Holm-corrected, α={SNAPSHOT_ALPHA:g}):"
-        yield from compare(stored, new, alpha=SNAPSHOT_ALPHA).report().splitlines()
+        yield from comparison.report().splitlines()

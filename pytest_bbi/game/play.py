@@ -48,6 +48,12 @@ class Score:
 
     ``evidence`` holds, per held-out pair in order, how surely the adversary named the teacher:
     its probability of the right answer minus ½, in [−½, ½] (empty when it timed out).
+    ``timed_out`` says the adversary overran its safety limit (its answer was refused) and
+    ``overrun`` says by how much, e.g. ``"spent 12.31s, past its safety limit of 10s"``.
+    ``refits`` and ``fit_variance`` measure how much its held-out accuracy moves between fits
+    on resampled training pairs (:mod:`pytest_bbi.game.refits`): 0 and ``None`` when not
+    measured (a game of several rounds, or a refit that overran), 0 and 0.0 for an adversary
+    that does not learn.
     ``calls`` holds, per held-out pair in order, whether it named the teacher, and ``rounds``
     how many held-out pairs each round it played scored: the path a group-sequential design
     reads.
@@ -60,6 +66,9 @@ class Score:
     examples: tuple[Example, ...]
     evidence: tuple[float, ...] = ()
     details: Mapping[str, int] = field(default_factory=dict)
+    overrun: str | None = None
+    refits: int = 0
+    fit_variance: float | None = None
     calls: tuple[bool, ...] = ()
     rounds: tuple[int, ...] = ()
 
@@ -70,7 +79,8 @@ class Score:
             later: the score of the next round, on new held-out pairs.
 
         Returns:
-            The combined score; timed out if either round timed out.
+            The combined score; timed out if either round timed out. Its fit spread is not
+            measured: the rounds' fits differ.
         """
         details = dict(self.details)
         for key, count in later.details.items():
@@ -83,6 +93,7 @@ class Score:
             examples=most_confident([*self.examples, *later.examples]),
             evidence=(*self.evidence, *later.evidence),
             details=details,
+            overrun=self.overrun or later.overrun,
             calls=(*self.calls, *later.calls),
             rounds=(*self.rounds, *later.rounds),
         )
@@ -187,11 +198,12 @@ def score_adversary(
     round_index: int = 0,
     probe: tuple[Trial, float] | None = None,
 ) -> Score:
-    """Let one adversary play a game within its time budget and count its correct calls.
+    """Let one adversary play a game within its safety limit and count its correct calls.
 
     A probability of exactly 0.5 is settled by a seeded coin (one per round), so an adversary
     that cannot decide is scored as guessing, which keeps the count Binomial(n, ½) under H0. An
-    answer returned after the deadline is refused: the adversary is reported as timed out.
+    adversary that passes the limit (it raised ``AdversaryTimeout``, or answered too late) has
+    its answer refused and is reported as overrun, with by how much (``Score.overrun``).
 
     ``probe`` (a trial of an earlier round and the answer the adversary gave it then) checks
     that a frozen adversary is still the same fit: the trial is decided again with this round's
@@ -208,10 +220,10 @@ def score_adversary(
     try:
         answer = adversary.decide(game.train, trials, deadline)
     except AdversaryTimeout:
-        return Score(0, 0, deadline.elapsed(), True, ())
+        return Score(0, 0, deadline.elapsed(), True, (), overrun=deadline.overrun())
     elapsed = deadline.elapsed()
     if deadline.expired():
-        return Score(0, 0, elapsed, True, ())
+        return Score(0, 0, elapsed, True, (), overrun=deadline.overrun())
     probabilities = _check_probabilities(adversary, answer, len(trials))
     if probe is not None:
         _check_frozen(adversary, probe, probabilities.pop())

@@ -28,6 +28,7 @@ from pytest_bbi.game.play import (
     make_game,
     score_adversary,
 )
+from pytest_bbi.game.refits import with_fit_spread, with_measurements
 from pytest_bbi.game.setup import UNTAGGED, Setup
 from pytest_bbi.models.base import Model, Scorer, TokenScorer
 from pytest_bbi.verdict import PASSING, Calibration, Certificate, Mode, Verdict
@@ -55,7 +56,7 @@ class BucketPlay:
     terms: list[Terms] = field(default_factory=list)
     term_weights: list[float] = field(default_factory=list)
     tv_seconds: float = 0.0
-    answers: list[tuple[str, str, str]] = field(default_factory=list)
+    answers: list[tuple[Query, str, str]] = field(default_factory=list)
     answer_weights: list[float] = field(default_factory=list)
     probes: dict[str, tuple[Trial, float]] = field(default_factory=dict)
 
@@ -220,9 +221,7 @@ class GameRun:
             bucket_student = [next(student_outputs) for _ in queries]
             weights = draw.weights if self.weighted else []
             if self.calibration is not None:
-                play.answers += list(
-                    zip([q.prompt for q in queries], bucket_teacher, bucket_student, strict=True)
-                )
+                play.answers += list(zip(queries, bucket_teacher, bucket_student, strict=True))
                 play.answer_weights += draw.weights
             if self.scorers is not None:
                 scoring = time.perf_counter()
@@ -259,6 +258,10 @@ class GameRun:
             score = score_adversary(
                 adversary, game, remaining, run_seed, bucket, round_index, probe
             )
+            if len(play.rounds) == 1:  # a fit's spread is measured in one-round games only
+                score = with_fit_spread(
+                    score, adversary, game, remaining, run_seed, bucket, round_index
+                )
             if not score.timed_out:
                 play.history.record_evidence(
                     [pair.prompt for pair in game.held_out], score.evidence
@@ -305,24 +308,42 @@ class GameRun:
         """The calibration report per bucket, and over all of them.
 
         The student's confidences and the agreements are measured in one pass over every
-        bucket's answers; each bucket report's time is its share of that pass.
+        bucket's answers; each bucket report's time is its share of that pass. Each report
+        tests its thresholds one unit per distinct prompt.
         """
         if self.calibration is None:
             return {}, None
         assert isinstance(self.student, TokenScorer)  # checked by calibration.rule_for
         rule = self.calibration
         rows = [row for play in self.plays.values() for row in play.answers]
-        confidence, agreed, seconds = measure(rule, self.student, self.student.name, rows)
+        measured = measure(
+            rule, self.student, self.student.name, rows, self.teacher, self.setup.run_seed
+        )
         per_bucket: dict[str, Calibration] = {}
         start = 0
         for bucket, play in self.plays.items():
             end = start + len(play.answers)
-            share = seconds * len(play.answers) / len(rows)
-            report = calibration_report(confidence[start:end], agreed[start:end], rule, share)
+            share = measured.seconds * len(play.answers) / len(rows)
+            report = calibration_report(
+                measured.confidence[start:end],
+                measured.agreed[start:end],
+                rule,
+                share,
+                units=measured.prompts[start:end],
+                teacher_pairs=measured.teacher_pairs,
+            )
             if report is not None:
                 per_bucket[bucket] = report
             start = end
-        return per_bucket, calibration_report(confidence, agreed, rule, seconds)
+        overall = calibration_report(
+            measured.confidence,
+            measured.agreed,
+            rule,
+            measured.seconds,
+            units=measured.prompts,
+            teacher_pairs=measured.teacher_pairs,
+        )
+        return per_bucket, overall
 
     def decide(self) -> Outcome:
         """Decide the finished game (see :func:`~pytest_bbi.game.decision.decide_game`)."""
@@ -356,9 +377,17 @@ class GameRun:
             queries=sum(play.queries for play in self.plays.values()),
             seconds=sum(r.seconds for r in results),
             generation_seconds=self.generation_seconds,
-            adversaries=outcome.adversaries,
+            adversaries=with_measurements(
+                outcome.adversaries, {bucket: play.scores for bucket, play in self.plays.items()}
+            ),
             buckets={
-                bucket: replace(result, calibration=calibrations.get(bucket))
+                bucket: replace(
+                    result,
+                    calibration=calibrations.get(bucket),
+                    adversaries=with_measurements(
+                        result.adversaries, {bucket: self.plays[bucket].scores}
+                    ),
+                )
                 for bucket, result in outcome.buckets.items()
             },
             seed=self.setup.run_seed,

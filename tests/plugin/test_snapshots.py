@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_bbi.fingerprints import SCHEMA_VERSION
+
 SCRIPTED_TEST = """
 import os
 
@@ -72,7 +74,10 @@ def test_snapshot_round_trip(project, monkeypatch, workers):
             lambda text: text.replace('"statistics"', '"statistix"'),
             "*test_student_fingerprint.json*",
         ),
-        (lambda text: text.replace('"version": 1', '"version": 99'), "*newer pytest-bbi*"),
+        (
+            lambda text: text.replace(f'"version": {SCHEMA_VERSION}', '"version": 99'),
+            "*newer pytest-bbi*",
+        ),
         (
             lambda text: "",
             "*test_student_fingerprint.json: the file is empty; rewrite it with --snapshot-update*",

@@ -1,15 +1,23 @@
 """game/calibration.py: the student's confidence against agreement, and the fallback threshold."""
 
+import contextlib
 import json
 import math
 import random
 
 import jsonschema
+import numpy as np
 import pytest
 from scripted import PROMPTS, HedgingStudent, steady_fn, teacher_fn
 
 import pytest_bbi as bbi
-from pytest_bbi.game.calibration import Calibrate, agreements, auroc, calibration_report
+from pytest_bbi.game.calibration import (
+    Calibrate,
+    TeacherPair,
+    agreements,
+    auroc,
+    calibration_report,
+)
 from pytest_bbi.models import from_callable
 from pytest_bbi.report import report_schema
 
@@ -26,8 +34,11 @@ def test_auroc_ranks_agreeing_answers_above_disagreeing_ones():
     assert auroc([0.1, 0.2], [True, True]) is None
 
 
-def test_the_threshold_is_the_lowest_one_whose_served_answers_reach_the_target():
-    # 200 answers: the 100 most confident all agree, the other 100 never do.
+def test_a_perfectly_separable_set_of_200_prompts_is_recommended_at_its_boundary():
+    """The 100 most confident prompts all agree, the other 100 never do. A fixed sequence that
+    starts at the 10% point (20 prompts, whose perfect record cannot show 0.9) refuses it;
+    the grid starts where a perfect record can pass (32 prompts at 0.7·α) and gets down to the
+    boundary."""
     confidences = [-index / 100 for index in range(200)]
     agreed = [index < 100 for index in range(200)]
     report = calibration_report(confidences, agreed, Calibrate(target=0.9, bins=4))
@@ -35,12 +46,14 @@ def test_the_threshold_is_the_lowest_one_whose_served_answers_reach_the_target()
     assert report.threshold == confidences[99]  # serve the 50% most confident
     assert report.coverage == 0.5
     assert report.served_agreement == 1.0
-    assert report.served_lower == pytest.approx(0.005 ** (1 / 100))
+    assert report.served_lower == pytest.approx(0.035 ** (1 / 100))
     assert report.agreement == 0.5
     assert report.auroc == 1.0
+    assert report.prompts == 200
     assert [b.agreement for b in report.bins] == [0.0, 0.0, 1.0, 1.0]
     assert sum(b.samples for b in report.bins) == 200
-    assert [round(p.coverage, 2) for p in report.operating_points] == [
+    points = report.operating_points  # least confident first
+    assert [round(p.coverage, 2) for p in points] == [
         1.0,
         0.9,
         0.8,
@@ -50,8 +63,60 @@ def test_the_threshold_is_the_lowest_one_whose_served_answers_reach_the_target()
         0.4,
         0.3,
         0.2,
-        0.1,
+        0.16,
     ]
+    # the fallback procedure: 0.7·α to the first, passed down while shown; 0.3·α to the last
+    # the fallback procedure: 0.7·α to the first threshold, passed down while each is shown
+    # (the 60% point inherits it and fails), and 0.3·α of its own to the one serving all
+    levels = [round(p.level, 4) for p in points]
+    assert levels == [0.015, 0.0, 0.0, 0.0] + [0.035] * 6
+    assert [p.lower >= 0.9 for p in points] == [False] * 5 + [True] * 5
+    assert all(p.lower == 0.0 for p in points[1:4])  # no level reached them: not tested
+
+
+def test_repeated_prompts_with_flat_agreement_just_below_target_are_not_recommended():
+    """Issue 15, must show 6: 200 prompts asked 3 times each with deterministic answers
+    (repeats agree alike) and agreement 0.895, just below the 0.9 target, whatever the
+    confidence, so any recommendation is wrong. Over 500 seeded replications through
+    calibration_report, one unit per prompt keeps wrong recommendations at most α (+3σ);
+    counted as 600 independent rows, as before, they are far more frequent."""
+    runs, prompts, repeats, alpha = 500, 200, 3, 0.05
+    rule = Calibrate(target=0.9, alpha=alpha, agreement="exact")
+    rng = np.random.default_rng(67)
+    units = np.repeat(np.arange(prompts), repeats)
+    confidence = rng.normal(size=(runs, prompts))[:, units] - 1.0
+    agreed = (rng.random((runs, prompts)) < 0.895)[:, units]
+    wrong_units = wrong_rows = 0
+    for run in range(runs):
+        rows = (confidence[run].tolist(), agreed[run].tolist(), rule)
+        per_prompt = calibration_report(*rows, units=units.tolist())
+        assert per_prompt is not None
+        assert per_prompt.prompts == prompts
+        assert per_prompt.samples == prompts * repeats
+        wrong_units += per_prompt.threshold is not None
+        per_row = calibration_report(*rows)
+        assert per_row is not None
+        wrong_rows += per_row.threshold is not None
+    ceiling = alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs)
+    assert wrong_units / runs <= ceiling
+    assert wrong_rows / runs > 2 * ceiling
+
+
+def test_flat_agreement_comfortably_above_target_is_served_in_full():
+    """Power where a fixed sequence from the most confident down has little: agreement 0.96
+    whatever the confidence, 300 prompts. The level reserved for serving everything finds it
+    in most runs (measured 0.92 over these seeds; a fixed sequence from the 10% point, 0.0)."""
+    runs, prompts = 200, 300
+    rule = Calibrate(target=0.9, agreement="exact")
+    rng = np.random.default_rng(89)
+    full = 0
+    for _ in range(runs):
+        report = calibration_report(
+            rng.normal(size=prompts).tolist(), (rng.random(prompts) < 0.96).tolist(), rule
+        )
+        assert report is not None
+        full += report.coverage == 1.0
+    assert full / runs >= 0.8
 
 
 def test_no_threshold_when_even_the_most_confident_answers_miss_the_target():
@@ -114,6 +179,7 @@ def test_a_recommended_threshold_misses_the_target_at_most_alpha_of_the_time():
         ({"alpha": 1.0}, "error level lies in"),
         ({"bins": 0}, "bins=0"),
         ({"bins": True}, "bins=True"),
+        ({"relative": "yes"}, "relative='yes'"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(settings, message):
@@ -197,3 +263,146 @@ def test_without_calibrate_there_is_no_report():
         for fields in verdict.fingerprint.statistics.values()
         for name in fields
     )
+
+
+def _pairs(agreements):
+    return {
+        unit: TeacherPair(agreed=bool(same), extra=False) for unit, same in enumerate(agreements)
+    }
+
+
+def test_a_relative_target_below_the_teacher_is_not_recommended():
+    """The teacher agrees with itself on 0.6 of prompts, the student with it on 0.535: 0.892 of
+    the teacher's own, just below a relative target of 0.9. Over 500 seeded replications of
+    400 prompts no more than α (+3σ) of the runs recommend a threshold."""
+    runs, prompts, alpha = 500, 400, 0.05
+    rule = Calibrate(target=0.9, alpha=alpha, agreement="exact", relative=True)
+    rng = np.random.default_rng(97)
+    wrong = 0
+    for _ in range(runs):
+        report = calibration_report(
+            rng.normal(size=prompts).tolist(),
+            (rng.random(prompts) < 0.535).tolist(),
+            rule,
+            teacher_pairs=_pairs(rng.random(prompts) < 0.6),
+        )
+        assert report is not None
+        wrong += report.threshold is not None
+    assert wrong / runs <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs)
+
+
+def test_a_relative_target_is_reachable_where_an_absolute_one_is_not():
+    """With sampled answers the teacher agrees with itself on 0.7 of prompts, and a student
+    that answers like it agrees with it exactly where it agrees with itself: an absolute 0.9
+    is out of reach of any student, 0.9 of the teacher's own agreement is not."""
+    rng = np.random.default_rng(101)
+    prompts = 2000
+    consistent = rng.random(prompts) < 0.7
+    confidence = rng.normal(size=prompts).tolist()
+    absolute = calibration_report(
+        confidence, consistent.tolist(), Calibrate(target=0.9, agreement="exact")
+    )
+    assert absolute is not None
+    assert absolute.threshold is None
+    relative = calibration_report(
+        confidence,
+        consistent.tolist(),
+        Calibrate(target=0.9, agreement="exact", relative=True),
+        teacher_pairs=_pairs(consistent),
+    )
+    assert relative is not None
+    assert relative.relative
+    assert relative.coverage == 1.0
+    assert relative.served_lower is not None
+    assert 0.9 <= relative.served_lower < 1.0
+    assert relative.teacher_agreement == pytest.approx(consistent.mean())
+    assert relative.served_agreement == pytest.approx(consistent.mean())
+    full = relative.operating_points[0]
+    assert full.teacher_agreement == pytest.approx(consistent.mean())
+
+
+def test_a_relative_target_needs_the_teachers_pairs():
+    with pytest.raises(ValueError, match="two teacher answers per prompt"):
+        calibration_report([0.0, -1.0], [True, False], Calibrate(relative=True))
+
+
+class CountingTeacher:
+    """The greedy teacher of ``steady_fn``, except that prompts divisible by 3 are sampled
+    between two phrasings; it counts the answers it is asked for."""
+
+    name = "counting-teacher"
+    identity = "counting-teacher"
+
+    def __init__(self):
+        self.asked = 0
+        self.requests = []
+
+    def generate(self, prompts, seeds):
+        self.asked += len(prompts)
+        self.requests += list(zip(prompts, seeds, strict=True))
+        return [
+            steady_fn(prompt, seed)
+            if int(prompt.split()[1].rstrip(":")) % 3 or seed % 2
+            else steady_fn(prompt, seed).replace("well", "widely")
+            for prompt, seed in zip(prompts, seeds, strict=True)
+        ]
+
+
+@pytest.mark.parametrize(("queries", "extra"), [(50, 50), (100, 0)])
+def test_the_teachers_own_agreement_costs_a_query_only_for_prompts_asked_once(queries, extra):
+    teacher = CountingTeacher()
+    rule = Calibrate(agreement="exact", target=0.9, relative=True)
+    budget = bbi.Budget(queries=queries, adversaries=["kernel"])
+    try:
+        verdict = bbi.assert_indistinguishable(
+            teacher, HedgingStudent(), PROMPTS, budget=budget, epsilon=0.1, calibrate=rule
+        )
+    except bbi.BehaviorFailure as failure:
+        verdict = failure.verdict
+    report = verdict.calibration
+    assert report is not None
+    assert report.relative
+    assert report.prompts == 50
+    assert report.self_agreement_queries == extra
+    assert teacher.asked == queries + extra
+    assert report.teacher_agreement is not None
+    assert 0.5 < report.teacher_agreement < 1.0  # the sampled prompts disagree half the time
+    schema = report_schema()
+    document = json.loads(json.dumps(verdict.to_dict()))
+    jsonschema.validate(document, {"$ref": "#/$defs/verdict", "$defs": schema["$defs"]})
+
+
+def test_an_absolute_target_asks_the_teacher_nothing_more():
+    teacher = CountingTeacher()
+    budget = bbi.Budget(queries=50, adversaries=["kernel"])
+    try:
+        verdict = bbi.assert_indistinguishable(
+            teacher,
+            HedgingStudent(),
+            PROMPTS,
+            budget=budget,
+            epsilon=0.1,
+            calibrate=Calibrate(agreement="exact"),
+        )
+    except bbi.BehaviorFailure as failure:
+        verdict = failure.verdict
+    assert teacher.asked == 50
+    assert verdict.calibration is not None
+    assert verdict.calibration.self_agreement_queries == 0
+    assert verdict.calibration.teacher_agreement is None
+
+
+def test_the_extra_teacher_answers_are_those_a_larger_game_asks_so_the_cache_reuses_them():
+    def play(teacher, queries, rule):
+        budget = bbi.Budget(queries=queries, adversaries=["kernel"])
+        with contextlib.suppress(bbi.BehaviorFailure):
+            bbi.assert_indistinguishable(
+                teacher, HedgingStudent(), PROMPTS, budget=budget, epsilon=0.1, calibrate=rule
+            )
+
+    small, large = CountingTeacher(), CountingTeacher()
+    play(small, 50, Calibrate(agreement="exact", relative=True))
+    play(large, 100, Calibrate(agreement="exact"))
+    extra = small.requests[50:]
+    assert len(extra) == 50
+    assert set(extra) == set(large.requests[50:])  # each prompt's second draw, same seed

@@ -1,7 +1,5 @@
 """The finetuned adversary: power on a verbal tic, chance on equal models, budget and replay."""
 
-import math
-
 import pytest
 from synthetic_pairs import accuracy, game, swapped
 
@@ -16,19 +14,15 @@ def adversary():
 
 
 class StepDeadline(Deadline):
-    """Unlimited, except that after ``allowed`` questions about the time left none is left."""
+    """Unlimited, except that it has passed after ``allowed`` checks."""
 
     def __init__(self, allowed):
-        super().__init__(None)
-        self.seconds = 100.0
+        super().__init__(100.0)
         self.allowed = allowed
 
-    def remaining(self):
-        self.allowed -= 1
-        return math.inf if self.allowed >= 0 else 0.0
-
     def expired(self):
-        return False
+        self.allowed -= 1
+        return self.allowed < 0
 
 
 def test_is_registered_and_follows_the_protocol(adversary):
@@ -62,14 +56,16 @@ def test_is_antisymmetric_and_identical_completions_are_coin_flips(adversary):
     assert len(set(forward[:-1])) > 1
 
 
-def test_stops_training_at_the_deadline_and_answers_with_what_it_learned(adversary):
+def test_a_limit_passed_mid_training_is_an_overrun_never_a_shorter_training(adversary):
     train, trials, _ = game(seed=3, tic_rate=0.4, n_train=64, n_trials=8)
-    probabilities = adversary.decide(train, trials, StepDeadline(allowed=2))
-    assert adversary.steps == 3  # the first step, then two more while time was left
-    assert len(probabilities) == 8
+    # checks: one on entry, one per 64 texts through the frozen layers (144 texts: 3), then
+    # one after every training step
+    with pytest.raises(AdversaryTimeout, match="past its safety limit of 100s"):
+        adversary.decide(train, trials, StepDeadline(allowed=6))
+    assert adversary.steps == 3  # it stopped at the check after the third step, and raised
 
 
-def test_times_out_only_when_it_could_not_train_at_all(adversary):
+def test_a_spent_deadline_raises(adversary):
     train, trials, _ = game(seed=4, tic_rate=0.4, n_train=8, n_trials=4)
     with pytest.raises(AdversaryTimeout):
         adversary.decide(train, trials, Deadline(1e-9))

@@ -73,7 +73,7 @@ def test_canonical_layout_and_exact_round_trip():
     document = json.loads(text)
     assert list(document) == ["kind", "metadata", "schema", "statistics", "version"]
     assert document["schema"] == "pytest-bbi/fingerprint"
-    assert document["version"] == SCHEMA_VERSION == 1
+    assert document["version"] == SCHEMA_VERSION == 2
     assert text.endswith("}\n")
     assert text.startswith('{\n  "kind": "model",')
     assert text == json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -302,8 +302,8 @@ def _with_string_count():
         pytest.param(_without_sd(), "all/length_chars (mean) is missing 'sd'", id="missing-field"),
         pytest.param(_with_string_count(), "all/refusal.n must be a number, got str", id="type"),
         pytest.param(
-            json.dumps(_document(version=2)),
-            "written by a newer pytest-bbi (version 2 > 1); upgrade pytest-bbi or regenerate "
+            json.dumps(_document(version=3)),
+            "written by a newer pytest-bbi (version 3 > 2); upgrade pytest-bbi or regenerate "
             "with --snapshot-update",
             id="newer-version",
         ),
@@ -399,6 +399,9 @@ def test_relation_fingerprint_from_a_real_verdict():
                 "advantage": round(result.advantage, 6),
                 "lower": round(result.lower, 6),
                 "upper": round(result.upper, 6),
+                "fit_sd": round(result.fit_sd, 6),
+                "refits": 4,
+                "sequential": False,
             }
         }
     }
@@ -445,6 +448,9 @@ def test_relation_fingerprint_skips_adversaries_that_timed_out_unscored():
                 "advantage": 0.2,
                 "lower": 0.05,
                 "upper": 0.35,
+                "fit_sd": None,
+                "refits": 0,
+                "sequential": False,
             }
         }
     }
