@@ -71,6 +71,7 @@ class Settings:
         cache_clear: ``--bbi-cache-clear``.
         report: where to write the JSON report, if anywhere.
         html: where to write the HTML report, if anywhere.
+        progress: when to print progress lines: ``"auto"``, ``"on"`` or ``"off"``.
     """
 
     seed: int
@@ -85,7 +86,11 @@ class Settings:
     cache_clear: bool
     report: Path | None
     html: Path | None
+    progress: str = "auto"
 
+
+PROGRESS_CHOICES = ("auto", "on", "off")
+"""The values of ``--bbi-progress`` / ``bbi_progress``."""
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 """Where the plugin keeps the session's :class:`Settings` in ``config.stash``."""
@@ -154,7 +159,17 @@ def from_config(config: pytest.Config) -> Settings:
         cache_clear=bool(config.getoption("bbi_cache_clear")),
         report=Path(report) if report else None,
         html=Path(html) if html else None,
+        progress=_progress(config),
     )
+
+
+def _progress(config: pytest.Config) -> str:
+    raw: str = config.getoption("bbi_progress") or config.getini("bbi_progress")
+    if raw.strip().lower() not in PROGRESS_CHOICES:
+        raise pytest.UsageError(
+            f"--bbi-progress / bbi_progress {raw!r}: use one of {', '.join(PROGRESS_CHOICES)}."
+        )
+    return raw.strip().lower()
 
 
 def _parse_seed(raw: str) -> int:
