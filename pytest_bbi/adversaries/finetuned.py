@@ -6,12 +6,13 @@ import copy
 import functools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pytest_bbi.adversaries.base import AdversaryTimeout, Deadline, LabeledPair, Trial
 from pytest_bbi.models.devices import torch_device
+from pytest_bbi.progress import phase
 from pytest_bbi.text import encodable
 
 _SAFETY = 1.5
@@ -165,7 +166,19 @@ class FinetunedAdversary:
             top, head = self._trainable()
             teacher_rows = [row[(p.prompt, p.teacher)] for p in train]
             student_rows = [row[(p.prompt, p.student)] for p in train]
-            self._train(top, head, hidden, masks, teacher_rows, student_rows, deadline, len(keys))
+            steps = self.epochs * math.ceil(len(train) / self.batch_size)
+            with phase("training the finetuned adversary", total=steps) as training:
+                self._train(
+                    top,
+                    head,
+                    hidden,
+                    masks,
+                    teacher_rows,
+                    student_rows,
+                    deadline,
+                    len(keys),
+                    training.advance,
+                )
             with torch.no_grad():
                 scores = self._scores(top, head, hidden, masks, range(len(keys)))
         deadline.check()
@@ -259,6 +272,7 @@ class FinetunedAdversary:
         student_rows: list[int],
         deadline: Deadline,
         n_texts: int,
+        on_step: Callable[[], None],
     ) -> None:
         """AdamW on the pairwise loss; stops when inference would no longer fit the deadline."""
         import torch
@@ -292,6 +306,7 @@ class FinetunedAdversary:
                 torch.autograd.backward(loss)
                 optimizer.step()
                 self.steps += 1
+                on_step()
                 seconds_per_text = max(
                     seconds_per_text, (time.perf_counter() - started) / len(rows)
                 )
