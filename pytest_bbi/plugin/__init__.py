@@ -295,6 +295,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         servers.release_all()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """End the progress line of the test's ``assert_agree`` search, if it made one."""
+    agreement = sys.modules.get("pytest_bbi.agreement")
+    if agreement is not None:
+        agreement.end_search()
+
+
 class _XdistSeed:
     """Sends the controller's run seed and progress folder to every xdist worker."""
 
