@@ -20,6 +20,7 @@ from pytest_bbi.models.base import (
 )
 from pytest_bbi.models.callable import CallableModel, from_callable
 from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
+from pytest_bbi.models.lazy import LazyModel
 from pytest_bbi.models.registry import known_schemes, load, parse_spec, register_backend
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ __all__ = [
     "CallableModel",
     "GreedyModel",
     "HFModel",
+    "LazyModel",
     "Model",
     "Scorer",
     "TokenScorer",

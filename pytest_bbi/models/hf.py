@@ -22,16 +22,13 @@ from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import AnswerCallback, ignore_answers
 from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.devices import torch_device
+from pytest_bbi.models.folders import REMOTE_CODE, config_problem, has_chat_template
 from pytest_bbi.models.gguf import convert_gguf
+from pytest_bbi.models.lazy import LazyModel
 from pytest_bbi.models.sampling import GumbelMaxSampler, truncate
 from pytest_bbi.models.weights import identities_like, model_identity, weight_files
 from pytest_bbi.options import parse_bool, parse_int
 from pytest_bbi.text import encodable, is_unicode
-
-_REMOTE_CODE = (
-    "hf: {directory!r} needs custom model code from the directory, which runs arbitrary Python; "
-    "if you trust it, opt in with trust_remote_code=True."
-)
 
 
 class HFModel:
@@ -371,19 +368,6 @@ class HFModel:
         )
 
 
-def _config_problem(directory: pathlib.Path, error: Exception, trust_remote_code: bool) -> str:
-    """The message for a ``config.json`` that transformers refused, naming the file and fix."""
-    if "trust_remote_code" in str(error) and not trust_remote_code:
-        return _REMOTE_CODE.format(directory=str(directory))
-    details = " ".join(str(error).split())
-    return (
-        f"hf: {str(directory / 'config.json')!r} is not a model config transformers can use "
-        f"({type(error).__name__}: {details:.400}); correct the field it names (numbers are "
-        'written without quotes, e.g. "hidden_size": 64) or re-save the model with '
-        "`model.save_pretrained(dir)`."
-    )
-
-
 def load_hf(
     path: str | os.PathLike[str],
     *,
@@ -397,7 +381,8 @@ def load_hf(
     chat: bool | None = None,
     system_prompt: str | None = None,
     trust_remote_code: bool = False,
-) -> HFModel:
+    lazy: bool = False,
+) -> HFModel | LazyModel:
     """Load a local transformers causal LM (safetensors weights only) as a model.
 
     Sampling is seeded per prompt and batch-invariant: each completion depends only on its
@@ -424,9 +409,13 @@ def load_hf(
             which runs arbitrary Python. Only an explicit true enables it: ``True``, ``1`` or
             the text ``true``/``yes``/``on``/``1`` (any case); ``"false"``, ``"no"``, ``"off"``
             and ``"0"`` are false, and anything else is an error.
+        lazy: return at once a :class:`~pytest_bbi.models.LazyModel` with the model's identity
+            (hashed from the files), loading the weights only when it is first asked to
+            generate or score: behind the generation cache, a run whose completions are all
+            cached never loads them.
 
     Returns:
-        The loaded model, in eval mode on ``device``.
+        The loaded model, in eval mode on ``device`` (or the lazy model that loads it).
 
     Raises:
         ModelSpecError: when the directory is missing, holds no safetensors weights, needs
@@ -444,11 +433,32 @@ def load_hf(
         name = name or directory.stem
         directory = convert_gguf(directory)
     weights = weight_files(directory)
+    if parse_bool("lazy", lazy, context="hf"):
+        if chat is None:
+            chat = has_chat_template(directory, trust_remote_code)
+        settings = replace(decoding, chat=parse_bool("chat", chat, context="hf")).check("hf")
+        return LazyModel(
+            name or directory.resolve().name,
+            model_identity(directory, weights, settings.fingerprint()),
+            lambda: load_hf(
+                directory,
+                name=name or directory.resolve().name,
+                device=device,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                top_k=settings.top_k,
+                max_new_tokens=settings.max_new_tokens,
+                batch_size=batch_size,
+                chat=settings.chat,
+                system_prompt=settings.system_prompt,
+                trust_remote_code=trust_remote_code,
+            ),
+        )
     device = torch_device(device)
     try:
         config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
     except Exception as error:  # transformers reports a bad config.json with many error types
-        raise ModelSpecError(_config_problem(directory, error, trust_remote_code)) from error
+        raise ModelSpecError(config_problem(directory, error, trust_remote_code)) from error
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             directory, padding_side="left", trust_remote_code=trust_remote_code
@@ -462,7 +472,7 @@ def load_hf(
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         if "trust_remote_code" in str(error) and not trust_remote_code:
-            raise ModelSpecError(_REMOTE_CODE.format(directory=str(directory))) from error
+            raise ModelSpecError(REMOTE_CODE.format(directory=str(directory))) from error
         raise ModelSpecError(f"hf: cannot load {str(directory)!r}: {error}") from error
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:

@@ -11,7 +11,15 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from pytest_bbi.errors import ModelSpecError
-from pytest_bbi.models import GreedyModel, Model, Scorer, TokenScorer, from_transformers, recipes
+from pytest_bbi.models import (
+    GreedyModel,
+    LazyModel,
+    Model,
+    Scorer,
+    TokenScorer,
+    from_transformers,
+    recipes,
+)
 from pytest_bbi.models.hf import load_hf
 
 PROMPTS = [f"Q: what is the capital of {place}? A:" for place in ("France", "Italy", "Spain")]
@@ -135,3 +143,16 @@ def test_from_transformers_explains_wrong_arguments(tiny_teacher_dir):
         from_transformers(lm, tokenizer, name=" ")
     with pytest.raises(ModelSpecError, match="batch_size"):
         from_transformers(lm, tokenizer, name="x", batch_size=0)
+
+
+def test_a_lazy_folder_model_loads_its_weights_on_first_use(tiny_teacher_dir):
+    eager = load_hf(tiny_teacher_dir, max_new_tokens=12, temperature=0.5)
+    lazy = load_hf(tiny_teacher_dir, max_new_tokens=12, temperature=0.5, lazy=True)
+    assert isinstance(lazy, LazyModel)
+    assert lazy.identity == eager.identity
+    assert not lazy.loaded
+    assert lazy.generate(PROMPTS, [1, 2, 3]) == eager.generate(PROMPTS, [1, 2, 3])
+    assert lazy.loaded
+    assert lazy.greedy().identity == eager.greedy().identity
+    with pytest.raises(ModelSpecError, match="lazy"):
+        load_hf(tiny_teacher_dir, lazy="sometimes")
