@@ -13,6 +13,7 @@ from pytest_bbi.errors import BbiWarning, BudgetError, Disagreement, PromptError
 from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import GreedyModel, Model, check_completions
+from pytest_bbi.options import parse_float, parse_seed
 from pytest_bbi.progress import Phase, phase
 
 if TYPE_CHECKING:
@@ -158,7 +159,8 @@ def assert_agree(
     Raises:
         Disagreement: when the outputs differ (exactly, or below the threshold); the message
             shows the prompt and both outputs.
-        BbiError: for a non-string prompt or a bad similarity or threshold.
+        BbiError: for a non-string prompt, a bad similarity, a threshold that is not a number,
+            or a seed that is not an int in [0, 2**63) (what ``--bbi-seed`` takes).
     """
     __tracebackhide__ = True
     if not isinstance(prompt, str):
@@ -173,7 +175,8 @@ def assert_agree(
             f"search_seconds={search_seconds!r}: give a positive number of seconds, or None "
             "for no time cap."
         )
-    run_seed = context.current().seed if seed is None else seed
+    threshold = parse_float("threshold", threshold, context="assert_agree", error=BudgetError)
+    run_seed = context.current().seed if seed is None else parse_seed("seed", seed, text=False)
     draw_seed = derive_seed(run_seed, "agree", prompt)
     teacher, student = _compared(teacher, greedy), _compared(student, greedy)
     search = _current_search()

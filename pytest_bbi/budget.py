@@ -15,14 +15,25 @@ if TYPE_CHECKING:
 AdversarySpec = Union[str, "Adversary"]
 Acquisition = Literal["stratified", "disagreement"]
 
+MAX_QUERIES = 1_000_000
+"""The most queries a budget may ask for: one million.
+
+Beyond it a budget buys nothing a behavioral test can use, and is almost surely a typo: at
+10⁶ queries a fixed-n game already detects an advantage of about 0.004 (one adversary,
+α = 0.05, power 0.8), far below the ε of any behavioral test (0.01 needs about 10⁵), while it
+makes two million model calls and holds every completion of a round in memory (about 1 GB).
+Test more prompts in more tests or buckets instead: each gets its own budget.
+"""
+
 
 @dataclass(frozen=True)
 class Budget:
     """What an adversary may spend to tell the student from the teacher.
 
     Args:
-        queries: q, the number of prompts sent to *each* model (at least 2). Part of them train
-            learned adversaries, the rest are the held-out pairs every adversary is scored on.
+        queries: q, the number of prompts sent to *each* model (at least 2, at most
+            :data:`MAX_QUERIES`). Part of them train learned adversaries, the rest are the
+            held-out pairs every adversary is scored on.
         seconds: t, the compute each adversary may spend fitting and deciding (generation is not
             counted). ``None`` means unbounded.
         adversaries: the class 𝔸, as registered names (``"stylometric"``, ``"embedding"``) or
@@ -61,6 +72,14 @@ class Budget:
             raise BudgetError(
                 f"Budget(queries={self.queries!r}): queries must be an int, the number of prompts "
                 "sent to each model, e.g. Budget(queries=400)."
+            )
+        if self.queries > MAX_QUERIES:
+            shown = f"{self.queries:,}" if self.queries < 10**30 else "a number of 30+ digits"
+            raise BudgetError(
+                f"Budget(queries={shown}): at most {MAX_QUERIES:,} queries; at that size the "
+                "game already detects advantages of about 0.004, far below any useful ε, and "
+                "makes two million model calls. Lower queries, or spread the prompts over more "
+                "tests (each has its own budget)."
             )
         if self.queries < 2:
             raise BudgetError(

@@ -1,10 +1,18 @@
-"""Strict parsing of option values (booleans, numbers) given as Python values or as ini text."""
+"""Strict parsing of option values (booleans, numbers, seeds) given as Python values or as text."""
 
 from __future__ import annotations
 
 import math
+import random
 
-from pytest_bbi.errors import BbiError, ModelSpecError
+from pytest_bbi.errors import BbiError, ModelSpecError, SeedError
+
+SEED_LIMIT = 2**63
+"""Run seeds are ints in ``[0, SEED_LIMIT)``, from ``--bbi-seed``, ini ``bbi_seed`` and
+``seed=`` alike (the largest that fits a signed 64-bit int, as in SQLite and NumPy)."""
+
+RANDOM_SEED_LIMIT = 2**32
+"""``--bbi-seed=random`` draws below this, so a printed seed stays short to type."""
 
 TRUE_WORDS = ("true", "yes", "on", "1")
 """The spellings of an explicit true, in any case."""
@@ -131,3 +139,42 @@ def parse_int(
             "as 32."
         )
     return int(number)
+
+
+def parse_seed(option: str, value: object, *, text: bool = True) -> int:
+    """A run seed: an int in ``[0, SEED_LIMIT)``, or (with ``text``) its decimal text.
+
+    The command line, the ini file and the API take the same seeds, so a seed printed in a
+    report (``bbi: seed=…``) can always be replayed in either place.
+
+    Args:
+        option: how the seed was given, for the message (``"seed"``, ``"--bbi-seed"``).
+        value: what was given.
+        text: accept a decimal string (the command line and ini give text; the API gives ints).
+
+    Returns:
+        The seed.
+
+    Raises:
+        SeedError: for anything else: a bool, a float, other text, a negative or too large int.
+    """
+    seed: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seed = value
+    elif text and isinstance(value, str):
+        try:
+            seed = int(value.strip())
+        except ValueError:
+            seed = None
+    if seed is None or not 0 <= seed < SEED_LIMIT:
+        kind = "a non-negative integer" if text else "an int"
+        raise SeedError(
+            f"{option}={value!r}: the seed must be {kind} in [0, 2**63), the seeds "
+            "--bbi-seed and seed= both take."
+        )
+    return seed
+
+
+def random_seed() -> int:
+    """A fresh run seed for ``--bbi-seed=random``, below :data:`RANDOM_SEED_LIMIT`."""
+    return random.SystemRandom().randrange(RANDOM_SEED_LIMIT)

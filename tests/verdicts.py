@@ -1,6 +1,6 @@
 """Reading verdicts back from test runs: junit properties, with run-to-run timings removed."""
 
-import ast
+import json
 import xml.etree.ElementTree as ET
 
 TIMINGS = {"seconds", "generation_seconds"}
@@ -19,5 +19,5 @@ def junit_verdicts(junit_path):
     for case in ET.parse(junit_path).getroot().iter("testcase"):
         for prop in case.iter("property"):
             if prop.get("name") == "bbi_verdict":
-                verdicts[case.get("name")] = without_timings(ast.literal_eval(prop.get("value")))
+                verdicts[case.get("name")] = without_timings(json.loads(prop.get("value")))
     return verdicts

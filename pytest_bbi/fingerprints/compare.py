@@ -12,6 +12,7 @@ from scipy import stats as _sps
 from pytest_bbi.errors import BudgetError
 from pytest_bbi.fingerprints.document import FISHER_MAX_TOTAL, Z_TEST_MIN_EXPECTED, Fingerprint
 from pytest_bbi.stats import holm_adjusted
+from pytest_bbi.text import encodable
 
 
 def _number(value: float) -> str:
@@ -103,12 +104,13 @@ class Comparison:
         return not self.significant
 
     def report(self) -> str:
-        """A readable diff: a headline, then significant differences, then the others.
+        r"""A readable diff: a headline, then significant differences, then the others.
 
         Returns:
             Lines like ``style/length_chars: mean 42.1 → 57.3 (Welch t-test, p=0.0003 after
             Holm)``; a bucket present in only one fingerprint gets one line, and added, removed
-            or retyped fields say so.
+            or retyped fields say so. A lone surrogate in a name is written as its ``\udXXX``
+            escape (:func:`pytest_bbi.text.encodable`), so the text can be printed anywhere.
         """
         tested = sum(difference.test != "structure" for difference in self.differences)
         rule = f"two-sided tests, Holm-corrected over {tested} fields, alpha={self.alpha:g}"
@@ -139,7 +141,7 @@ class Comparison:
         if others and not self.equal:
             lines.append("  within noise:")
         lines += [f"    {difference.describe()}" for difference in others]
-        return "\n".join(lines)
+        return encodable("\n".join(lines))  # a bucket or field name may hold any str
 
 
 def _two_proportions(k1: int, n1: int, k2: int, n2: int) -> tuple[str, float]:

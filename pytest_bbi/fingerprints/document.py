@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pytest_bbi.errors import FingerprintError
+from pytest_bbi.text import json_surrogates_escaped
 
 SCHEMA_NAME = "pytest-bbi/fingerprint"
 """The ``"schema"`` value every fingerprint document carries."""
@@ -23,6 +24,18 @@ FISHER_MAX_TOTAL = 10_000
 Z_TEST_MIN_EXPECTED = 10.0
 """Beyond :data:`FISHER_MAX_TOTAL`, the pooled z-test needs this many expected counts per cell."""
 
+MAX_MAGNITUDE = 10**9
+"""The largest magnitude of a number in a field record.
+
+A fingerprint counts completions (at most the budget's queries, themselves at most
+:data:`pytest_bbi.budget.MAX_QUERIES`) and summarizes them, so a larger number comes from a
+damaged or hand-edited file; Fisher's exact test on counts this large still takes under a second.
+"""
+
+_TOO_DEEP = (
+    "{what} is nested too deeply for Python's JSON reader (lists or objects inside one "
+    "another thousands of levels deep); the file is damaged or was not written by pytest-bbi"
+)
 _KINDS = ("model", "relation")
 _TOP_LEVEL = ("kind", "metadata", "schema", "statistics", "version")
 _DIGITS = 6
@@ -139,6 +152,7 @@ def _record(value: object, where: str, source: str | None) -> dict[str, Any]:
         item = value[key]
         if isinstance(item, bool) or not isinstance(item, int | float):
             raise _fail(f"{where}.{key} must be a number, got {type(item).__name__}", source)
+        _check_magnitude(item, f"{where}.{key}", source)
         if expected == "int":
             if not isinstance(item, int) or item < 0:
                 raise _fail(f"{where}.{key} must be a count (an int ≥ 0), got {item!r}", source)
@@ -155,6 +169,20 @@ def _record(value: object, where: str, source: str | None) -> dict[str, Any]:
     if kind == "mean" and record["sd"] < 0:
         raise _fail(f"{where}.sd must be ≥ 0, got {record['sd']!r}", source)
     return record
+
+
+def _check_magnitude(number: float, where: str, source: str | None) -> None:
+    """Refuse a number beyond :data:`MAX_MAGNITUDE` (and an int no float can hold)."""
+    if isinstance(number, float) and not math.isfinite(number):
+        return  # the field's own check names it
+    if abs(number) > MAX_MAGNITUDE:
+        small = isinstance(number, float) or abs(number) < 10**24
+        shown = repr(number) if small else "a number of more than 24 digits"
+        raise _fail(
+            f"{where} is {shown}, beyond the largest number a fingerprint holds "
+            f"({MAX_MAGNITUDE:,}); the file is damaged or was edited",
+            source,
+        )
 
 
 def _statistics(value: object, source: str | None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -183,6 +211,8 @@ def _metadata(value: object, source: str | None) -> dict[str, Any]:
         plain: dict[str, Any] = json.loads(json.dumps(dict(value), allow_nan=False))
     except (TypeError, ValueError) as error:
         raise _fail(f"'metadata' must be plain JSON data: {error}", source) from error
+    except RecursionError:
+        raise _fail(_TOO_DEEP.format(what="'metadata'"), source) from None
     return plain
 
 
@@ -234,11 +264,14 @@ class Fingerprint:
         return hash((self.kind, json.dumps(self.statistics, sort_keys=True)))
 
     def to_json(self) -> str:
-        """Serialize to the canonical document: sorted keys, 2-space indent, final newline.
+        r"""Serialize to the canonical document: sorted keys, 2-space indent, final newline.
 
         Returns:
             ``{"schema": "pytest-bbi/fingerprint", "version": 1, "kind", "statistics",
             "metadata"}`` as UTF-8-ready text; the same fingerprint always gives the same bytes.
+            Text is written as it is, except a lone surrogate (say in a model's name), which
+            UTF-8 cannot carry: it is written as its JSON escape (``\udce9``), which
+            :meth:`from_json` reads back to the same ``str``.
         """
         document = {
             "schema": SCHEMA_NAME,
@@ -247,7 +280,8 @@ class Fingerprint:
             "statistics": self.statistics,
             "metadata": self.metadata,
         }
-        return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
+        return json_surrogates_escaped(text) + "\n"
 
     @classmethod
     def from_json(cls, text: str, *, source: str | None = None) -> Fingerprint:
@@ -264,10 +298,18 @@ class Fingerprint:
             FingerprintError: on invalid JSON, a wrong schema name, an unsupported or newer
                 version, a missing or unknown key, or a field record of the wrong shape.
         """
+        if not text.strip():
+            raise _fail(
+                "the file is empty; rewrite it with --snapshot-update, or delete it and run "
+                "with --snapshot-update to record the fingerprint afresh",
+                source,
+            )
         try:
             document = json.loads(text)
         except (TypeError, ValueError) as error:
             raise _fail(f"not valid JSON ({error})", source) from error
+        except RecursionError:
+            raise _fail(_TOO_DEEP.format(what="the document"), source) from None
         if not isinstance(document, dict):
             raise _fail(
                 f"the document must be a JSON object, got {type(document).__name__}", source

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import operator
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from pytest_bbi.budget import Acquisition
 from pytest_bbi.generation.seeding import derive_seed
@@ -30,9 +32,65 @@ class Query:
     sample_index: int
 
 
+class QueryPlan(Sequence[Query]):
+    """A bucket's seeded plan of q queries, each made when it is read.
+
+    It holds the bucket's prompts and their seeded order, never the q queries themselves, so
+    planning a budget costs memory in proportion to the prompts, and only the queries a game
+    plays (a slice per round) are ever made. Made by :func:`plan_queries`.
+    """
+
+    def __init__(self, prompts: Sequence[str], queries: int, order: Sequence[int]) -> None:
+        self._queries = queries
+        self._texts = [prompts[position] for position in order]
+        # Per position of one cycle through the order: how often its text came earlier in the
+        # cycle; per text: how often it comes in a whole cycle (the same text may be listed
+        # twice, and both listings count toward its sample indices).
+        self._earlier: list[int] = []
+        self._per_cycle: dict[str, int] = {}
+        for text in self._texts:
+            self._earlier.append(self._per_cycle.get(text, 0))
+            self._per_cycle[text] = self._per_cycle.get(text, 0) + 1
+
+    def __len__(self) -> int:
+        return self._queries
+
+    @overload
+    def __getitem__(self, index: int) -> Query: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Query]: ...
+
+    def __getitem__(self, index: int | slice) -> Query | list[Query]:
+        if isinstance(index, slice):
+            return [self._query(position) for position in range(*index.indices(self._queries))]
+        position = operator.index(index)
+        if position < 0:
+            position += self._queries
+        if not 0 <= position < self._queries:
+            raise IndexError(f"query {index} of a plan of {self._queries}")
+        return self._query(position)
+
+    def _query(self, position: int) -> Query:
+        cycle, offset = divmod(position, len(self._texts))
+        text = self._texts[offset]
+        return Query(text, cycle * self._per_cycle[text] + self._earlier[offset])
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same queries in the same order (a list included)."""
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, so unhashable like them
+
+    def __repr__(self) -> str:
+        return f"QueryPlan({self._queries} queries over {len(self._texts)} prompts)"
+
+
 def plan_queries(
     prompts: Sequence[str], queries: int, run_seed: int, stratum: str = ""
-) -> list[Query]:
+) -> QueryPlan:
     """Choose q queries: prompts in a seeded random order, cycled when q exceeds them.
 
     Args:
@@ -42,17 +100,12 @@ def plan_queries(
         stratum: the bucket the prompts belong to, so each bucket is shuffled independently.
 
     Returns:
-        The queries; a prompt's k-th appearance has sample index k.
+        The queries, as a lazy sequence (:class:`QueryPlan`: its memory grows with the
+        prompts, not with q); a prompt's k-th appearance has sample index k.
     """
     order = list(range(len(prompts)))
     random.Random(derive_seed(run_seed, "acquisition", stratum)).shuffle(order)
-    seen: dict[str, int] = {}
-    planned: list[Query] = []
-    for position in range(queries):
-        prompt = prompts[order[position % len(order)]]
-        planned.append(Query(prompt, seen.get(prompt, 0)))
-        seen[prompt] = seen.get(prompt, 0) + 1
-    return planned
+    return QueryPlan(prompts, queries, order)
 
 
 @dataclass(frozen=True)

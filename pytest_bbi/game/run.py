@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from pytest_bbi.adversaries import LabeledPair, resolve
@@ -23,7 +23,7 @@ class BucketPlay:
     """One bucket's game in progress: its rounds, what they asked, and the scores so far."""
 
     prompts: list[str]
-    plan: list[Query]
+    plan: Sequence[Query]
     rounds: list[Round]
     history: PromptHistory = field(default_factory=PromptHistory)
     train: list[LabeledPair] = field(default_factory=list)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from pytest_bbi import context
 from pytest_bbi.budget import Budget
-from pytest_bbi.errors import BudgetError, NotAModelError, PromptError, SeedError
+from pytest_bbi.errors import BudgetError, NotAModelError, PromptError
 from pytest_bbi.game.acquisition import Query, plan_queries
 from pytest_bbi.models.base import Model
+from pytest_bbi.options import parse_seed
 from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS, check_bucket, registered_capabilities
 from pytest_bbi.prompts.sources import Prompt, normalize
 
@@ -98,7 +99,7 @@ class Setup:
     groups: dict[str, list[str]]
     split: dict[str, int]
 
-    def plan(self, bucket: str) -> list[Query]:
+    def plan(self, bucket: str) -> Sequence[Query]:
         """The bucket's queries for its whole share of the budget, in their seeded order."""
         return plan_queries(self.groups[bucket], self.split[bucket], self.run_seed, bucket)
 
@@ -116,17 +117,15 @@ def set_up(prompts: object, budget: Budget, *, capability: str | None, seed: int
         The setup.
 
     Raises:
-        BbiError: for an unknown capability, a seed that is not an int, bad prompts, or too few
-            queries for the buckets.
+        BbiError: for an unknown capability, a seed that is not an int in [0, 2**63) (what
+            ``--bbi-seed`` takes), bad prompts, or too few queries for the buckets.
     """
     test_context = context.current()
     known = (*test_context.buckets, *registered_capabilities())
     capability = capability if capability is not None else test_context.capability
     if capability is not None:
         check_bucket(capability, known)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise SeedError(f"seed={seed!r}: the seed must be an int (or None for --bbi-seed).")
-    run_seed = test_context.seed if seed is None else seed
+    run_seed = test_context.seed if seed is None else parse_seed("seed", seed, text=False)
     groups = _group_by_bucket(_prompt_items(prompts, capability, budget, run_seed), known)
     return Setup(
         context=test_context,

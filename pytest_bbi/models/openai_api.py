@@ -33,6 +33,7 @@ from pytest_bbi.models.openai_wire import (
 )
 from pytest_bbi.models.redaction import guard_library_logs, redact, remember_secret
 from pytest_bbi.options import parse_bool, parse_float, parse_int
+from pytest_bbi.text import encodable
 
 if TYPE_CHECKING:
     import openai
@@ -169,12 +170,20 @@ class OpenAIModel:
         return arguments
 
     def _complete(self, prompt: str, seed: int) -> str:
+        r"""One completion; text that is not valid Unicode is sent with ``\udXXX`` escapes.
+
+        A JSON body is UTF-8, which cannot carry a lone surrogate, so each one is written as its
+        escape (:func:`pytest_bbi.text.encodable`), as the ``hf:`` backend does for its
+        tokenizer; the cache still keys the completion by the prompt as given.
+        """
         arguments = self._sampling(seed)
+        sent = encodable(prompt)
         if self.decoding.chat:
             messages: list[dict[str, str]] = []
             if self.decoding.system_prompt is not None:
-                messages.append({"role": "system", "content": self.decoding.system_prompt})
-            messages.append({"role": "user", "content": prompt})
+                system = encodable(self.decoding.system_prompt)
+                messages.append({"role": "system", "content": system})
+            messages.append({"role": "user", "content": sent})
             if self.decoding.samples_exactly:
                 arguments["logprobs"] = True
             text, token_log_probs = self._request(
@@ -184,7 +193,7 @@ class OpenAIModel:
             if self.decoding.samples_exactly:
                 arguments["logprobs"] = 0
             text, token_log_probs = self._request(
-                False, {"prompt": prompt, **arguments}, completion_answer
+                False, {"prompt": sent, **arguments}, completion_answer
             )
         if token_log_probs is not None and self.decoding.samples_exactly:
             with self._memo_lock:
@@ -331,11 +340,12 @@ class ScoringOpenAIModel(OpenAIModel):
             return known
         if not completion:
             return 0.0
+        sent_prompt, sent_completion = encodable(prompt), encodable(completion)
         echoed = self._request(
             False,
             {
                 "model": self.served_model,
-                "prompt": prompt + completion,
+                "prompt": sent_prompt + sent_completion,
                 "max_tokens": 1,
                 "temperature": 1.0,
                 "echo": True,
@@ -349,7 +359,8 @@ class ScoringOpenAIModel(OpenAIModel):
                 "offsets and log-probabilities, so it cannot score completions; set the option "
                 "echo_score=false for this model."
             )
-        boundary, end = len(prompt), len(prompt) + len(completion)
+        boundary = len(sent_prompt)
+        end = boundary + len(sent_completion)
         return float(sum(value for offset, value in echoed if boundary <= offset < end))
 
 

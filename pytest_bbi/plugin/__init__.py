@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import sys
 import tempfile
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -185,11 +186,54 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
-    """Keep a handle on the terminal before output capturing starts, for progress lines."""
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser
+) -> Generator[None, None, None]:
+    """Run again if a ``--bbi-*`` value moved the rootdir; keep a handle on the terminal.
+
+    The first runs before any conftest file or test is loaded: see :func:`_run_again_joined`.
+    The handle is taken before output capturing starts, for progress lines.
+    """
+    right = settings.misread_setup(early_config, parser)
+    if right is not None:
+        _run_again_joined(early_config, *right)
     with contextlib.suppress(AttributeError, OSError, ValueError):
         early_config.stash[TERMINAL_FD_KEY] = os.dup(sys.stdout.fileno())
     return (yield)
+
+
+def _run_again_joined(config: pytest.Config, rootdir: Path, inifile: Path | None) -> NoReturn:
+    """Run pytest again in this process with ``--bbi-OPTION VALUE`` written as one word.
+
+    pytest took such a value for a test path when it chose its rootdir and ini file, before it
+    knew the option (see :func:`~pytest_bbi.plugin.settings.misread_setup`), and so would run
+    without the project's configuration. This session has loaded no conftest file and run no
+    hook of the test run yet, so it stops here, after a fresh session with the one-word
+    spelling (``PYTEST_ADDOPTS`` too), which pytest reads right; it exits with that session's
+    status.
+    """
+    args = [str(arg) for arg in config.invocation_params.args]
+    fixed = settings.joined(args)
+    found = f"{config.rootpath}" + (
+        f" with {config.inipath}" if config.inipath else ", no ini file"
+    )
+    right = f"{rootdir}" + (f" with {inifile}" if inifile else ", no ini file")
+    sys.stderr.write(
+        f"bbi: pytest read the value of a --bbi-* option given as a separate word as a test "
+        f"path while choosing its rootdir (it gave {found}; the project's is {right}); "
+        f"running again as: pytest {shlex.join(fixed)}\n"
+    )
+    addopts = os.environ.get("PYTEST_ADDOPTS")
+    if addopts is not None:
+        os.environ["PYTEST_ADDOPTS"] = shlex.join(settings.joined(shlex.split(addopts)))
+    for finder in [f for f in sys.meta_path if getattr(f, "config", None) is config]:
+        sys.meta_path.remove(finder)  # this session's assertion rewriter; the new one has its own
+    try:
+        status = pytest.main(fixed, plugins=list(config.invocation_params.plugins or ()))
+    finally:
+        if addopts is not None:
+            os.environ["PYTEST_ADDOPTS"] = addopts
+    raise SystemExit(int(status))
 
 
 def _cadence(config: pytest.Config) -> progress.Cadence | None:

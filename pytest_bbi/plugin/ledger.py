@@ -1,4 +1,9 @@
-"""The session's ledger of verdicts and fingerprints, and the summary and reports made from it."""
+"""The session's ledger of verdicts and fingerprints, and the summary and reports made from it.
+
+What a test records travels from an xdist worker to the controller as ASCII JSON text (see
+:func:`transportable`), so any Python ``str`` in it, lone surrogates included, survives the trip
+(execnet refuses text that is not valid Unicode) and reads back unchanged on the controller.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import pytest
 
 from pytest_bbi._version import __version__
 from pytest_bbi.plugin import settings
+from pytest_bbi.text import encodable
 
 VERDICT_PROPERTY = "bbi_verdict"
 """The ``user_properties`` name under which a test's verdicts travel to the controller."""
@@ -18,19 +24,36 @@ FINGERPRINT_PROPERTY = "bbi_fingerprint"
 """The ``user_properties`` name under which a test's fingerprints travel to the controller."""
 
 
+def transportable(data: Any) -> str:
+    r"""``data`` as JSON text made of ASCII only, which every transport and file carries.
+
+    Non-ASCII characters become JSON ``\uXXXX`` escapes, a lone surrogate included, so
+    ``json.loads`` gives back equal data. This is also the value of the ``bbi_verdict`` and
+    ``bbi_fingerprint`` properties in ``--junitxml``.
+    """
+    return json.dumps(data, ensure_ascii=True, sort_keys=True)
+
+
 def recorders(item: pytest.Item) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
     """Functions that record a verdict and a fingerprint on the running test's report.
 
-    They go through ``user_properties``, which xdist sends from the worker to the controller.
+    They go through ``user_properties``, which xdist sends from the worker to the controller,
+    as :func:`transportable` text.
     """
 
     def record(verdict: Any) -> None:
-        item.user_properties.append((VERDICT_PROPERTY, verdict.to_dict()))
+        item.user_properties.append((VERDICT_PROPERTY, transportable(verdict.to_dict())))
 
     def record_fingerprint(document: Any) -> None:
-        item.user_properties.append((FINGERPRINT_PROPERTY, json.loads(document.to_json())))
+        data = json.loads(document.to_json())
+        item.user_properties.append((FINGERPRINT_PROPERTY, transportable(data)))
 
     return record, record_fingerprint
+
+
+def _recorded(report: pytest.TestReport, name: str) -> list[Any]:
+    """The values a test recorded under the property ``name``, decoded."""
+    return [json.loads(str(value)) for key, value in report.user_properties if key == name]
 
 
 class Ledger:
@@ -48,10 +71,8 @@ class Ledger:
         """Keep the verdicts and fingerprints of each finished test call."""
         if report.when != "call":
             return
-        verdicts = [value for name, value in report.user_properties if name == VERDICT_PROPERTY]
-        fingerprints = [
-            value for name, value in report.user_properties if name == FINGERPRINT_PROPERTY
-        ]
+        verdicts = _recorded(report, VERDICT_PROPERTY)
+        fingerprints = _recorded(report, FINGERPRINT_PROPERTY)
         if verdicts or fingerprints:
             self.entries.append(
                 {
@@ -73,14 +94,14 @@ class Ledger:
         if self.entries:
             terminalreporter.write_sep("=", f"bbi: behavioral verdicts (seed={seed})")
             for line in report.summary_table(self.entries):
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(encodable(line))
             calibration = report.calibration_lines(self.entries)
             if calibration:
                 terminalreporter.write_sep(
                     "-", "bbi: student calibration (fall back to the teacher)"
                 )
                 for line in calibration:
-                    terminalreporter.write_line(line)
+                    terminalreporter.write_line(encodable(line))
         document = report.build_report(self.entries, seed=seed, plugin_version=__version__)
         renderers: tuple[tuple[Any, Callable[[], str]], ...] = (
             (
@@ -93,4 +114,4 @@ class Ledger:
             if target is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(render(), encoding="utf-8")
-                terminalreporter.write_line(f"bbi: wrote {target}")
+                terminalreporter.write_line(encodable(f"bbi: wrote {target}"))

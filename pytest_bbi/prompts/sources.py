@@ -130,6 +130,12 @@ def _parse_line(line: str, where: str, text: str, bucket: str | None) -> Prompt:
             f"{where}: not valid JSON ({err}); each line must be one JSON object, e.g. "
             f'{{"{text}": "What is 2 + 2?"}}.'
         ) from err
+    except RecursionError:
+        raise PromptError(
+            f"{where}: the line nests lists or objects too deeply for Python's JSON reader "
+            "(thousands of levels); a prompt record is one flat JSON object, e.g. "
+            f'{{"{text}": "What is 2 + 2?"}}.'
+        ) from None
     if not isinstance(record, dict):
         raise PromptError(
             f"{where}: expected a JSON object, got {_json_type(record)}; each line must be one "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pytest_bbi.text import encodable
 from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Verdict
 
 _EXCERPT = 160
@@ -127,7 +128,7 @@ def _certificate(where: str, bound: Certificate, epsilon: float | None) -> str:
 
 
 def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
-    """Render a verdict as the multi-line message of a failed assertion.
+    r"""Render a verdict as the multi-line message of a failed assertion.
 
     Args:
         verdict: the verdict.
@@ -139,7 +140,11 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
         and budget use (for a sequential game: queries spent of the budget, and rounds), one row
         per (bucket, adversary) with advantage, interval, k/n, p-value and seconds, the
         adversaries that did not play and why, the white-box certificates, and the most
-        confident pairs of the adversaries that matter.
+        confident pairs of the adversaries that matter. Text is valid Unicode whatever the
+        models answered: prompts and completions are shown as ``repr`` excerpts, and a lone
+        surrogate in any name is written as its ``\udXXX`` escape
+        (:func:`pytest_bbi.text.encodable`), so the message survives every terminal, log file
+        and the trip from an xdist worker.
     """
     epsilons = sorted({bucket.epsilon for bucket in verdict.buckets.values()})
     lines = [
@@ -176,4 +181,4 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
     for bucket, result in telling:
         lines += _examples(bucket, result)
     lines.append(f"replay exactly with --bbi-seed={verdict.seed}")
-    return "\n".join(lines)
+    return encodable("\n".join(lines))

@@ -61,9 +61,9 @@ def vllm_base_url(
     """
     from servers.vllm_env import vllm_python
 
-    from pytest_bbi.models import vllm_server
+    from pytest_bbi.models import vllm_processes, vllm_server
 
-    os.environ[vllm_server.STATE_DIR_ENV] = str(tmp_path_factory.getbasetemp().parent / "vllm")
+    os.environ[vllm_processes.STATE_DIR_ENV] = str(tmp_path_factory.getbasetemp().parent / "vllm")
     lease = vllm_server.ManagedServer(
         vllm_server.server_config(
             str(smollm2_dir),

@@ -4,7 +4,6 @@ import pytest
 
 SETTINGS_TEST = """
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,8 @@ def test_settings(request):
     assert (teacher.scheme, teacher.target) == ("python", "models:make")
     assert dict(teacher.options) == {"temperature": 0.7, "chat": True, "stop": None, "tag": "x"}
     assert settings.roles["judge"].spec == ""
-    assert settings.cache_dir == Path("cache-here")
-    assert settings.report == Path("out/report.json")
+    assert settings.cache_dir == request.config.rootpath / "cache-here"
+    assert settings.report == request.config.rootpath / "out/report.json"
     assert settings.html is None
     assert (settings.no_cache, settings.cache_clear) == (False, False)
     with pytest.raises(dataclasses.FrozenInstanceError):

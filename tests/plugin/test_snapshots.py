@@ -1,6 +1,7 @@
 """Fingerprint snapshots in syrupy: missing, written, stable across seeds, failing on change."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,8 +73,23 @@ def test_snapshot_round_trip(project, monkeypatch, workers):
             "*test_student_fingerprint.json*",
         ),
         (lambda text: text.replace('"version": 1', '"version": 99'), "*newer pytest-bbi*"),
+        (
+            lambda text: "",
+            "*test_student_fingerprint.json: the file is empty; rewrite it with --snapshot-update*",
+        ),
+        (
+            lambda text: re.sub(r'"n": \d+', f'"n": {10**400}', text, count=1),
+            "*test_student_fingerprint.json:*n is a number of more than 24 digits, beyond the"
+            " largest number a fingerprint holds (1,000,000,000)*",
+        ),
+        (
+            lambda text: text.replace(
+                '"metadata": {', '"metadata": {"x": ' + "[" * 50_000 + "]" * 50_000 + ", ", 1
+            ),
+            "*test_student_fingerprint.json: the document is nested too deeply*",
+        ),
     ],
-    ids=["invalid-json", "missing-field", "newer-version"],
+    ids=["invalid-json", "missing-field", "newer-version", "empty", "huge-number", "deep"],
 )
 def test_broken_snapshot_fails_with_a_clear_message(project, edit, message):
     project.runpytest_subprocess("--snapshot-update").assert_outcomes(passed=1)

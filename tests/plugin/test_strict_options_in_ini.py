@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from planted import planted_model
 
 ONE_TEST_PER_ROLE = """
@@ -43,21 +44,22 @@ def test_false_spellings_in_the_ini_never_run_the_folders_code(pytester):
     assert not marker.exists()
 
 
-def test_zero_refuses_and_unclear_values_name_the_option(pytester):
-    result, marker = _run(
-        pytester,
-        {
-            "teacher": "trust_remote_code = 0",
-            "student": "trust_remote_code = maybe",
-            "judge": "temperature = hot",
-        },
-    )
-    result.assert_outcomes(errors=3)
-    result.stdout.fnmatch_lines_random(
-        [
-            "*needs custom model code*trust_remote_code=True*",
-            "*hf: trust_remote_code='maybe' is not a boolean*",
-            "*hf: temperature='hot' is not a number*",
-        ]
-    )
+def test_zero_refuses(pytester):
+    result, marker = _run(pytester, {"teacher": "trust_remote_code = 0"})
+    result.assert_outcomes(errors=3)  # the student and judge are not configured
+    result.stdout.fnmatch_lines(["*needs custom model code*trust_remote_code=True*"])
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("trust_remote_code = maybe", "hf: trust_remote_code='maybe' is not a boolean*"),
+        ("temperature = hot", "hf: temperature='hot' is not a number*"),
+    ],
+)
+def test_unclear_values_are_usage_errors_at_startup(pytester, line, message):
+    result, marker = _run(pytester, {"student": line})
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: ini bbi_student_options: {message}"])
     assert not marker.exists()

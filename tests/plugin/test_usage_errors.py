@@ -39,14 +39,20 @@ def test_unloadable_python_spec_names_the_module(pytester):
     result.stdout.fnmatch_lines(["*cannot import module 'no_such_module'*sys.path*"])
 
 
-def test_missing_hf_directory_names_the_fix(pytester):
+def test_missing_hf_directory_is_a_usage_error_at_startup(pytester):
     pytester.makepyfile("def test_needs_teacher(teacher): pass")
     result = pytester.runpytest_subprocess("--bbi-teacher=hf:does/not/exist")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*--bbi-teacher / bbi_teacher:*does/not/exist*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: --bbi-teacher / bbi_teacher: hf: the model folder "
+            f"'{pytester.path}/does/not/exist' was not found (a relative path is read from "
+            f"'{pytester.path}')*"
+        ]
+    )
 
 
-@pytest.mark.parametrize("seed", ["-3", "abc"])
+@pytest.mark.parametrize("seed", ["-3", "abc", str(2**63)])
 def test_bad_seed_is_a_usage_error(pytester, seed):
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest_subprocess(f"--bbi-seed={seed}")

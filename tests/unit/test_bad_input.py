@@ -52,6 +52,9 @@ def test_budget_is_frozen_and_splits_queries():
         ({"epsilon": 0.1, "alpha": 1.5}, r"alpha=1.5"),
         ({"epsilon": 0.1, "mode": "strict"}, r"mode='strict': use mode='detect'"),
         ({"epsilon": 0.1, "seed": "7"}, r"seed='7': the seed must be an int"),
+        # The seeds --bbi-seed takes, no more: any seed a report prints can be replayed there.
+        ({"epsilon": 0.1, "seed": -1}, r"seed=-1: the seed must be an int in \[0, 2\*\*63\)"),
+        ({"epsilon": 0.1, "seed": 2**63}, r"seed=9223372036854775808: the seed must be an int"),
         ({"epsilon": 0.1, "capability": "styel"}, r"unknown capability 'styel'; valid"),
     ],
 )
@@ -154,3 +157,16 @@ def test_kernel_adversary_is_registered_by_name():
     verdict = bbi.assert_indistinguishable(TEACHER, STUDENT, PROMPTS, budget=budget, epsilon=0.3)
     assert list(verdict.adversaries) == ["kernel"]
     assert verdict.adversaries["kernel"].total == 20
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"threshold": "high"}, bbi.BudgetError, r"assert_agree: threshold='high' is not a number"),
+        ({"seed": -1}, bbi.SeedError, r"seed=-1: the seed must be an int in \[0, 2\*\*63\)"),
+        ({"seed": "3"}, bbi.SeedError, r"seed='3': the seed must be an int"),
+    ],
+)
+def test_assert_agree_rejects_bad_arguments_by_name(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        bbi.assert_agree(TEACHER, STUDENT, "a prompt", similarity=lambda a, b: 1.0, **kwargs)

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from pytest_bbi.errors import BackendError, ModelSpecError
-from pytest_bbi.models import vllm_server
+from pytest_bbi.models import vllm_processes, vllm_server
 from pytest_bbi.models.vllm_server import ManagedServer, ServerConfig, process_start
 
 pytestmark = pytest.mark.skipif(
@@ -74,7 +74,7 @@ def fake_vllm(tmp_path, monkeypatch):
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{}")
-    monkeypatch.setenv(vllm_server.STATE_DIR_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(vllm_processes.STATE_DIR_ENV, str(tmp_path / "state"))
     config = ServerConfig(
         model_dir=str(model),
         served_model="smollm2",

@@ -89,6 +89,13 @@ def test_from_jsonl_errors_name_the_file_line_and_fix(tmp_path, bad_line, messag
         from_jsonl(path)
 
 
+def test_from_jsonl_deeply_nested_line_names_the_line(tmp_path):
+    nested = '{"prompt": "hi", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = _write(tmp_path, [GOOD, nested])
+    with pytest.raises(PromptError, match=re.escape(f"{path}:2: the line nests lists")):
+        from_jsonl(path)
+
+
 def test_from_jsonl_non_utf8_line(tmp_path):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(GOOD.encode() + b'\n\n{"prompt": "caf\xe9", "bucket": "style"}\n')

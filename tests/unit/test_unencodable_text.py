@@ -1,9 +1,9 @@
 """Any Python str reaches every adversary safely: lone surrogates and other odd text included."""
 
 import random
-import socket
 
 import pytest
+from servers.fake_openai import FakeOpenAIServer, fake_completion
 from synthetic_pairs import accuracy, completion
 
 import pytest_bbi as bbi
@@ -120,36 +120,25 @@ def test_a_game_with_text_that_is_not_unicode_reports_a_verdict():
     with pytest.raises(bbi.Distinguishable, match="stylometric") as failure:
         bbi.assert_indistinguishable(teacher, student, prompts, budget=budget, epsilon=0.1)
     assert set(failure.value.verdict.adversaries) == {"stylometric", "kernel"}
+    assert is_unicode(str(failure.value))  # a terminal, a log file and xdist can carry it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fingerprints.py writes its JSON with ensure_ascii=False, so a surrogate in a model "
-    "name cannot be saved as a snapshot; to be fixed with the re-layout of fingerprints (issue 13 "
-    "item 8)",
-)
 def test_a_fingerprint_of_a_model_whose_name_is_not_unicode_can_be_saved():
     model = from_callable(lambda prompt, seed: f"answer {seed % 3}", name="teacher \udcff")
     prompts = [f"prompt {index}" for index in range(20)]
     budget = bbi.Budget(queries=20, adversaries=["stylometric"])
     document = bbi.fingerprint(model, prompts, budget=budget, embeddings=False).to_json()
-    document.encode("utf-8")
+    document.encode("utf-8")  # a snapshot file is UTF-8
+    assert bbi.Fingerprint.from_json(document).metadata["model"] == "teacher \udcff"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="openai_api.py sends the prompt in a UTF-8 JSON body as it is, so a prompt with a lone "
-    "surrogate (json.loads of a trace can make one) raises UnicodeEncodeError before any "
-    "request; for the openai: backend's owner (issue 13 item 8)",
-)
-def test_the_openai_backend_sends_a_prompt_that_is_not_unicode():
-    from pytest_bbi.errors import BackendError
+@pytest.mark.parametrize("chat", [False, True], ids=["completions", "chat"])
+def test_the_openai_backend_sends_a_prompt_that_is_not_unicode_escaped(chat):
     from pytest_bbi.models.openai_api import load_openai
 
-    with socket.socket() as probe:  # a port nobody listens on: the request is refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    model = load_openai(f"m@http://127.0.0.1:{port}/v1", max_retries=0, timeout=2)
-    with pytest.raises(BackendError, match="refused or dropped the connection"):
-        model.generate(["caf\udce9"], [1])
+    with FakeOpenAIServer() as server:
+        model = load_openai(f"m@{server.base_url}", max_retries=0, timeout=10, chat=chat)
+        completions = model.generate(["caf\udce9", "café"], [1, 1])
+    # The UTF-8 body carries each surrogate as its escape; valid text goes as it is.
+    assert set(server.requests) == {"caf\\udce9", "café"}
+    assert completions == [fake_completion("m", "caf\\udce9", 1), fake_completion("m", "café", 1)]
