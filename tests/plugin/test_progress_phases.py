@@ -159,7 +159,7 @@ def test_adversary_training():
         LabeledPair(f"question {i}", f"The answer is {i}.", f"Answer: {i}!") for i in range(12)
     ]
     trials = [Trial("question 99", "The answer is 99.", "Answer: 99!")]
-    adversary = FinetunedAdversary(epochs=1, batch_size=4)
+    adversary = FinetunedAdversary(epochs=10, batch_size=4)  # 30 steps: over 10 s of test time
     assert len(adversary.decide(train, trials, Deadline(None))) == 1
 
 
