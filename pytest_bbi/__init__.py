@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pytest_bbi.fingerprints.document import Fingerprint
     from pytest_bbi.game.calibration import Calibrate
     from pytest_bbi.game.fingerprint import fingerprint
+    from pytest_bbi.game.planner import Plan, plan
     from pytest_bbi.models import Model
 
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -54,6 +55,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Calibrate": ("pytest_bbi.game.calibration", "Calibrate"),
     "Fingerprint": ("pytest_bbi.fingerprints.document", "Fingerprint"),
     "fingerprint": ("pytest_bbi.game.fingerprint", "fingerprint"),
+    "plan": ("pytest_bbi.game.planner", "plan"),
+    "Plan": ("pytest_bbi.game.planner", "Plan"),
     "prompts": ("pytest_bbi.prompts", None),
     "strategies": ("pytest_bbi.strategies", None),
     "Adversary": ("pytest_bbi.adversaries", "Adversary"),
@@ -86,6 +89,7 @@ __all__ = [
     "ModelSpecError",
     "NotAModelError",
     "OperatingPoint",
+    "Plan",
     "PromptError",
     "SeedError",
     "Verdict",
@@ -95,6 +99,7 @@ __all__ = [
     "assert_indistinguishable",
     "fingerprint",
     "models",
+    "plan",
     "prompts",
     "register_capability",
     "strategies",

@@ -44,18 +44,21 @@ def assert_indistinguishable(
             (tagged with a bucket), a Hypothesis strategy (drawn from the run seed), a mapping
             bucket → prompts or strategy, or ``bbi.prompts.from_jsonl(...)``. ``None`` inside a
             capability uses that bucket's default strategy. Short lists are cycled.
-        budget: q queries, t seconds of adversary compute, the adversary class 𝔸, and whether
-            the queries are spent in one fixed-n round (default) or in growing rounds that stop
-            once the decision is settled (``sequential=True``; see :class:`Budget`).
+        budget: q queries, t seconds of adversary compute, the adversary class 𝔸, whether the
+            queries are spent in one fixed-n round (default) or in planned rounds that stop
+            once the decision is settled (``sequential=True``), how prompts are drawn, and the
+            population the verdict speaks for (see :class:`Budget`).
         epsilon: ε in [0, 1), the largest advantage tolerated (ini ``bbi_bucket_epsilon`` may
             set it per bucket).
         alpha: α in (0, 1), the error rate the decision may have (ini ``bbi_bucket_alpha`` may
             lower it per bucket; the strictest α of the buckets involved applies).
-        mode: ``"detect"`` fails when some advantage is shown to exceed ε (exact binomial
-            tests, Holm-corrected): if every true advantage is ≤ ε, it fails with probability
-            ≤ α. ``"certify"`` passes only when every upper bound is ≤ ε (Clopper–Pearson,
-            Bonferroni), else fails with an estimate of the queries that would decide. A
-            sequential game uses anytime-valid confidence sequences in both modes.
+        mode: ``"detect"`` fails when some advantage is shown to exceed ε (Holm's step-down
+            over every cell): if every true advantage is ≤ ε, it fails with probability ≤ α.
+            A pass is ``"undetected"`` and carries ``detectable``, the smallest advantage the
+            run would have found with power 0.8. ``"certify"`` passes only when every cell is
+            shown within ε, each at α (an intersection–union test), or a white-box
+            certificate bounds every adversary; else it fails, as distinguishable or as
+            inconclusive with an estimate of the queries that would decide.
         capability: the bucket of untagged prompts; defaults to the test's ``capability``
             marker.
         seed: the run seed; defaults to the session's ``--bbi-seed``.

@@ -1,4 +1,4 @@
-"""The adversary's budget: queries q, compute seconds t and the adversary class 𝔸."""
+"""The budget: queries q, compute seconds t, the adversary class 𝔸 and the population."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 AdversarySpec = Union[str, "Adversary"]
 Acquisition = Literal["stratified", "disagreement"]
+Population = Literal["prompts", "traffic"]
 
 MAX_QUERIES = 1_000_000
 """The most queries a budget may ask for: one million.
@@ -41,20 +42,31 @@ class Budget:
             default class.
         train_fraction: the share of the q queries spent on training pairs, in (0, 1); the rest
             are held out. Every adversary is scored only on held-out pairs.
-        sequential: play the game in rounds and stop as soon as the decision is settled, using
-            anytime-valid confidence sequences (see :mod:`pytest_bbi.stats`). Rounds grow
-            geometrically from 1/16 of the queries; each round's new queries are split into
-            training and held-out pairs, the adversaries refit on every training pair so far and
-            are scored on the round's new held-out pairs only. The default ``False`` plays one
-            round of all q queries with exact fixed-n tests: at the full budget those are about
-            1.8× narrower than the confidence sequence, so a suite that spends its budget anyway
-            (the usual passing regression test) keeps more power; turn it on when queries are
+        sequential: play each bucket's held-out pairs in planned rounds and stop a bucket as
+            soon as its decision is settled. Every (bucket, adversary) cell is tested by an
+            exact one-sided group-sequential design on the known round schedule (Lan–DeMets
+            alpha spending of the O'Brien–Fleming type over exact binomial boundaries), so
+            stopping early keeps the error rate. The held-out rounds grow geometrically from
+            1/16 of a bucket's held-out pairs. In ``mode="detect"`` each round also adds
+            training pairs and learned adversaries refit on all of them; in
+            ``mode="certify"`` every training pair comes first and each adversary is fitted
+            once, so a certificate speaks for the adversary trained on its whole training share.
+            The default ``False`` plays one round of all q queries with exact fixed-n tests,
+            which at the full budget has slightly more power; turn it on when queries are
             expensive or most runs are expected to be clear-cut.
         acquisition: which prompts the queries ask, within each bucket's equal share:
             ``"stratified"`` (default: a seeded random order of the bucket's prompts, the strong
-            baseline) or ``"disagreement"`` (needs ``sequential=True``: after the first round,
-            prompts are drawn more often where the adversaries told the models apart most
-            surely; the verdict then speaks for that reweighted distribution).
+            baseline) or ``"disagreement"`` (needs ``sequential=True``): prompts are drawn with
+            replacement, from the second round on more often where the adversaries told the
+            models apart most surely, with known propensities that never fall below half a
+            prompt's share. Each held-out pair is weighted by (its prompt's share of the list) /
+            (its propensity) and decided with anytime-valid betting confidence bounds, so the
+            verdict still speaks for the prompt list, not for the reweighted draws.
+        population: what the verdict speaks for. ``"prompts"`` (default): the prompt list as
+            given, each entry weighted equally (short lists are cycled). ``"traffic"``: the
+            list is a random sample of real traffic and the verdict speaks for that traffic:
+            every held-out pair gets its own list entry (never reused, never trained on), so
+            each bucket needs more prompts than held-out pairs.
 
     Raises:
         BudgetError: when a field is out of range; the message names the field and the fix.
@@ -66,6 +78,7 @@ class Budget:
     train_fraction: float = 0.5
     sequential: bool = False
     acquisition: Acquisition = "stratified"
+    population: Population = "prompts"
 
     def __post_init__(self) -> None:
         if isinstance(self.queries, bool) or not isinstance(self.queries, int):
@@ -116,8 +129,8 @@ class Budget:
             )
         if not isinstance(self.sequential, bool):
             raise BudgetError(
-                f"Budget(sequential={self.sequential!r}): sequential must be True (stop early on "
-                "anytime-valid bounds) or False (one fixed-n round)."
+                f"Budget(sequential={self.sequential!r}): sequential must be True (planned rounds "
+                "that stop once the decision is settled) or False (one fixed-n round)."
             )
         if self.acquisition not in get_args(Acquisition):
             raise BudgetError(
@@ -128,6 +141,17 @@ class Budget:
             raise BudgetError(
                 "Budget(acquisition='disagreement') needs earlier rounds to learn from: pass "
                 "sequential=True as well, or use acquisition='stratified'."
+            )
+        if self.population not in get_args(Population):
+            raise BudgetError(
+                f"Budget(population={self.population!r}): use 'prompts' (the verdict speaks for "
+                "the prompt list) or 'traffic' (the list is a sample of real traffic)."
+            )
+        if self.population == "traffic" and self.acquisition == "disagreement":
+            raise BudgetError(
+                "Budget(population='traffic', acquisition='disagreement'): the traffic "
+                "population needs one held-out pair per prompt, which reweighted draws with "
+                "replacement cannot give; use acquisition='stratified'."
             )
         adversaries = self.adversaries
         if adversaries is not None:

@@ -10,7 +10,58 @@ if TYPE_CHECKING:
     from pytest_bbi.fingerprints.document import Fingerprint
 
 Mode = Literal["detect", "certify"]
-Decision = Literal["indistinguishable", "certified", "distinguishable", "inconclusive"]
+Population = Literal["prompts", "traffic"]
+
+# --------------------------------------------------------------------------------------------
+# The vocabulary: the only words a report uses for a decision and for one cell
+# --------------------------------------------------------------------------------------------
+
+Decision = Literal["undetected", "certified", "distinguishable", "inconclusive"]
+"""What a verdict says, in one word:
+
+- ``"undetected"``: detect mode passed: no adversary was shown to exceed ε. Not a claim that
+  the models are close; ``Verdict.detectable`` says what the run could have seen.
+- ``"certified"``: certify mode passed: every advantage is shown to be at most ε.
+- ``"distinguishable"``: some adversary's advantage is shown to exceed ε (a failure).
+- ``"inconclusive"``: certify could not show every advantage within ε, or nothing was tested
+  (a failure for want of evidence).
+"""
+
+PASSING: tuple[Decision, ...] = ("undetected", "certified")
+"""The decisions that pass the assertion."""
+
+CellStatus = Literal["distinguishable", "within ε", "undetected", "timed out"]
+"""What one (bucket, adversary) cell shows: its advantage shown above ε (rejected by Holm's
+step-down), shown at most ε (its certify test rejected at α), neither, or not tested."""
+
+UNDERPOWERED = "under-powered"
+"""The mark of an undetected pass whose ``detectable`` advantage exceeds its target."""
+
+
+def cell_status(*, timed_out: bool, rejected: bool, within: bool) -> CellStatus:
+    """The one word for a cell (see :data:`CellStatus`)."""
+    if timed_out:
+        return "timed out"
+    if rejected:
+        return "distinguishable"
+    if within:
+        return "within ε"
+    return "undetected"
+
+
+def population_words(population: str, prompts: int) -> str:
+    """Which population a verdict speaks for, in words.
+
+    Args:
+        population: ``"prompts"`` or ``"traffic"``.
+        prompts: the entries of the prompt list.
+
+    Returns:
+        E.g. "the 50 prompts given, each weighted equally".
+    """
+    if population == "traffic":
+        return f"the traffic the {prompts} prompts given were sampled from"
+    return f"the {prompts} prompts given, each weighted equally"
 
 
 @dataclass(frozen=True)
@@ -40,18 +91,27 @@ class AdversaryResult:
         name: the adversary's registered name.
         correct: k, the held-out pairs where it named the teacher.
         total: n, the held-out pairs it was scored on (0 when it ran out of time).
-        advantage: 2·k/n − 1, in [−1, 1]; 0 means it does no better than a coin.
-        lower: the lower confidence bound on its advantage.
-        upper: the upper confidence bound on its advantage.
-        p_value: the exact one-sided binomial p-value of H0: advantage ≤ ε (before Holm); in a
-            sequential game, the anytime-valid p-value of the same H0.
+        advantage: 2·k/n − 1, in [−1, 1], as observed; 0 means it does no better than a coin.
+        lower: the lower confidence bound on its advantage on the population, at level α/m (m
+            cells: every lower bound of a verdict holds at once with confidence 1 − α).
+        upper: the upper confidence bound on its advantage on the population, at level α (each
+            upper bound holds with confidence 1 − α: the certify test of an
+            intersection–union claim).
+        p_value: a valid p-value of H0 "advantage ≤ ε" before Holm's correction: the exact
+            binomial test (fixed n), the group-sequential design's (sequential), or the betting
+            one (importance-weighted pairs); valid at whatever round the game stopped.
         seconds: the compute it spent fitting and deciding.
         timed_out: whether it ran out of its time budget before deciding every pair.
-        rejected: whether H0 was rejected for it (after Holm in fixed-n detect mode; otherwise
-            by its Bonferroni lower bound).
+        rejected: whether H0 was rejected for it by Holm's step-down over every cell.
         examples: the held-out pairs it was most confident about, most confident first.
         details: counts the adversary adds to explain its calls (e.g. the judge's
             consistent-only tally); reported, never used for the decision.
+        estimate: the advantage on the population the verdict speaks for: ``advantage`` in a
+            fixed-n game, median-unbiased after a sequential game (k/n overstates it after an
+            early stop), the importance-weighted mean under disagreement acquisition. None for
+            a result not made by the game.
+        certify_p_value: a valid p-value of H0' "advantage ≥ ε" (the certify test).
+        within: whether H0' was rejected at α: the advantage is shown to be at most ε.
     """
 
     name: str
@@ -66,39 +126,53 @@ class AdversaryResult:
     rejected: bool = False
     examples: tuple[Example, ...] = ()
     details: Mapping[str, int] = field(default_factory=dict)
+    estimate: float | None = None
+    certify_p_value: float = 1.0
+    within: bool = False
+
+    @property
+    def estimated(self) -> float:
+        """``estimate``, or the observed ``advantage`` for a result that has none."""
+        return self.advantage if self.estimate is None else self.estimate
 
 
 @dataclass(frozen=True)
 class Certificate:
     """The white-box certificate: a bound on every adversary's advantage, tried or not.
 
-    When both models can score completions, each teacher sample y ~ T(·|x) gives the term
-    (1 − p_S(y)/p_T(y))₊, whose mean is the per-query total variation δ(x) = TV(T(·|x), S(·|x)).
-    Their average estimates the mean δ over the queries; ``tv_upper`` bounds it from above with
-    confidence 1 − ``alpha`` (Chernoff–Hoeffding). No adversary, whatever its compute, can beat
-    ``advantage_upper`` in the pairwise game, nor ``queries_upper`` with q completions of one
-    model.
+    When both models can score completions, every query's pair (a ~ T(·|x), b ~ S(·|x)) is
+    scored under both models, and the term (1 − S(a)T(b) / (T(a)S(b)))₊ has mean
+    TV(T⊗S, S⊗T) given x: the advantage of the best possible adversary in the pairwise game
+    (the likelihood-ratio rule). The terms' mean estimates it on the population, and
+    ``advantage_upper`` bounds it with confidence 1 − ``alpha``: no adversary, whatever its
+    compute, has a larger pairwise advantage. The teacher's sample alone gives
+    (1 − S(a)/T(a))₊, whose mean is the per-query total variation δ̄, and ``queries_upper``
+    bounds what q completions of one model can show.
 
     Attributes:
-        samples: the teacher completions scored under both models.
+        samples: the pairs scored under both models.
+        advantage: the estimated optimal pairwise advantage E_x TV(T⊗S, S⊗T).
+        advantage_upper: its upper confidence bound: the bound on any adversary's advantage.
         tv: the estimated mean per-query total variation δ̄, in [0, 1].
-        tv_upper: the one-sided upper confidence bound on δ̄.
-        advantage_upper: 1 − (1 − tv_upper)², the bound on any adversary's pairwise advantage
-            (one teacher and one student completion per pair, so up to about twice δ).
+        tv_upper: its upper confidence bound.
         queries: q, the queries the bound over several queries refers to.
         queries_upper: 1 − (1 − tv_upper)^q, the bound on telling the models apart from q
             completions of one of them.
-        alpha: the error level of ``tv_upper``.
+        alpha: the error level of each upper bound.
+        anytime: whether the bounds are anytime-valid betting bounds (sequential or weighted
+            games) rather than fixed-n Chernoff bounds.
         seconds: the time spent scoring the samples.
     """
 
     samples: int
+    advantage: float
+    advantage_upper: float
     tv: float
     tv_upper: float
-    advantage_upper: float
     queries: int
     queries_upper: float
     alpha: float
+    anytime: bool
     seconds: float
 
 
@@ -204,7 +278,7 @@ class BucketResult:
     Attributes:
         name: the bucket (``"all"`` for prompts without a bucket).
         passed: whether no adversary was shown to exceed ε here (and, in certify mode, every
-            upper bound is within ε).
+            adversary was shown within ε, or the white-box certificate was).
         epsilon: the ε this bucket was tested against (ini ``bbi_bucket_epsilon`` may set it).
         queries: the queries spent on this bucket (fewer than its share of the budget when a
             sequential game settled it early).
@@ -216,6 +290,11 @@ class BucketResult:
             can score completions; in certify mode ``advantage_upper`` ≤ ε certifies the bucket.
         calibration: the student's calibration in this bucket, when the assertion was asked
             for it (``calibrate=``); reported, never part of the decision.
+        prompts: the entries of this bucket's prompt list: the population it speaks for.
+        estimate: the strongest adversary's estimated advantage on that population.
+        detectable: the smallest advantage one of its cells would have been found at with
+            power 0.8, given α, the number of cells and its held-out pairs (None when not even
+            advantage 1 would be).
     """
 
     name: str
@@ -228,6 +307,9 @@ class BucketResult:
     adversaries: Mapping[str, AdversaryResult] = field(default_factory=dict)
     certificate: Certificate | None = None
     calibration: Calibration | None = None
+    prompts: int = 0
+    estimate: float | None = None
+    detectable: float | None = None
 
 
 @dataclass(frozen=True)
@@ -236,16 +318,18 @@ class Verdict:
 
     The headline ``advantage`` is the strongest adversary's; ``lower`` and ``upper`` bound the
     strongest advantage of the class (the largest lower and upper bounds); each side holds with
-    confidence 1 − α.
+    confidence 1 − α, for the population named by ``population``.
 
     Attributes:
         passed: whether the assertion passed.
-        decision: ``"indistinguishable"`` (detect found nothing above ε), ``"certified"``
-            (certify showed every advantage ≤ ε), ``"distinguishable"`` or ``"inconclusive"``.
+        decision: ``"undetected"`` (detect found no advantage above ε: not a claim that the
+            models are close, see ``detectable``), ``"certified"`` (certify showed every
+            advantage ≤ ε), ``"distinguishable"`` or ``"inconclusive"`` (see
+            :data:`~pytest_bbi.verdict.Decision`).
         mode: ``"detect"`` or ``"certify"``.
         epsilon: ε, the largest advantage tolerated.
         alpha: α, the error rate the decision is allowed.
-        advantage: the largest observed advantage over the adversary class.
+        advantage: the largest observed advantage (2·k/n − 1) over the adversary class.
         lower: the largest lower confidence bound over the adversary class.
         upper: the largest upper confidence bound over the adversary class.
         queries: the queries spent (each query is one prompt sent to each model); fewer than
@@ -254,18 +338,20 @@ class Verdict:
         generation_seconds: wall time spent generating completions.
         adversaries: name → :class:`AdversaryResult`, in the order they ran. With one bucket
             these are the tested results; over several buckets each adversary's counts are
-            pooled across buckets (``rejected`` when it was rejected in any bucket).
+            summed and its bounds hold for the whole prompt list (``rejected`` when it was
+            rejected in any bucket).
         buckets: bucket → :class:`BucketResult`; the decision is made over every
-            (bucket, adversary) cell, Holm-corrected (fixed-n detect) or Bonferroni-bounded
-            (certify, and every sequential game).
+            (bucket, adversary) cell: Holm's step-down for "distinguishable", every cell at α
+            (intersection–union) for "certified".
         seed: the run seed that fixed every draw; pass it as ``--bbi-seed`` to replay.
         capability: the capability bucket tested, when known.
         queries_to_decide: for an inconclusive certify run, a rough estimate of the queries that
             would settle it; otherwise ``None``.
         budget_queries: the budget's q, the most ``queries`` could have been (``None`` for a
             verdict not made by :func:`~pytest_bbi.assert_indistinguishable`).
-        sequential: whether the game was played in rounds with anytime-valid bounds and early
-            stopping (``Budget(sequential=True)``) rather than decided once at fixed n.
+        sequential: whether the game was played in planned rounds with group-sequential
+            designs and early stopping (``Budget(sequential=True)``) rather than decided once
+            at fixed n.
         acquisition: how prompts were chosen: ``"stratified"`` or ``"disagreement"``.
         rounds: the rounds played (1 for a fixed-n game).
         certificate: the white-box bound on every adversary over all buckets, when both models
@@ -275,6 +361,23 @@ class Verdict:
         calibration: the student's calibration over all buckets, with its recommended fallback
             threshold, when the assertion was asked for it (``calibrate=``); each bucket has
             its own in ``buckets``. Reported, never part of the decision.
+        estimate: the strongest adversary's estimated advantage on the population (see
+            :attr:`AdversaryResult.estimate`).
+        detectable: the smallest advantage this run would have detected with power 0.8, given
+            its α, its number of (bucket, adversary) cells and its held-out pairs (the weakest
+            bucket's; None when not even advantage 1 would be). A pass says little about
+            advantages below it.
+        detect_target: the advantage a detect pass should be able to find: max(2ε, 0.05).
+        underpowered: whether the run passed as ``"undetected"`` with ``detectable`` above
+            ``detect_target``: it could not have seen a difference that matters.
+        queries_for_power: for an under-powered pass, the queries the planner
+            (:func:`pytest_bbi.plan`) says would detect ``detect_target`` with power 0.8.
+        population: what the verdict speaks for: ``"prompts"`` (the prompt list, each entry
+            weighted equally) or ``"traffic"`` (the traffic the list was sampled from).
+        prompts: the entries of the prompt list, over all buckets.
+        frozen: whether every adversary was fitted once on its whole training share before any
+            held-out pair was scored (fixed-n games and certify mode); otherwise (sequential
+            detect) learned adversaries refit each round and a rejection speaks for some fit.
     """
 
     passed: bool
@@ -300,6 +403,14 @@ class Verdict:
     certificate: Certificate | None = None
     skipped: Mapping[str, str] = field(default_factory=dict)
     calibration: Calibration | None = None
+    estimate: float | None = None
+    detectable: float | None = None
+    detect_target: float | None = None
+    underpowered: bool = False
+    queries_for_power: int | None = None
+    population: Population = "prompts"
+    prompts: int = 0
+    frozen: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""

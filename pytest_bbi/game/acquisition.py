@@ -1,10 +1,17 @@
-"""Acquisition: which queries each bucket plans, how they split into rounds, what a round asks."""
+"""Acquisition: which queries each bucket plans, how they split into rounds, what a round asks.
+
+Two things here carry the guarantee. The round schedule is fixed before any pair is seen (the
+group-sequential designs of :mod:`pytest_bbi.game.decision` need its looks in advance), and
+disagreement-guided draws have known propensities bounded below, so every held-out pair can be
+weighted back to the prompt list (the weights are at most :data:`WEIGHT_BOUND`).
+"""
 
 from __future__ import annotations
 
 import math
 import operator
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -12,16 +19,21 @@ from typing import overload
 from pytest_bbi.budget import Acquisition
 from pytest_bbi.generation.seeding import derive_seed
 
-FIRST_ROUND_SHARE = 1 / 16
-"""The share of a bucket's queries spent in the first round of a sequential game."""
+FIRST_LOOK_SHARE = 1 / 16
+"""The share of a bucket's held-out pairs scored at the first look of a sequential game."""
 
 ROUND_GROWTH = 1.5
-"""Each round ends when the queries spent reach this multiple of those spent before it, so a
-game has about nine rounds and refitting the adversaries costs about three final fits."""
+"""Each look comes when the held-out pairs reach this multiple of those of the look before it,
+so a game has about eight looks and refitting the adversaries costs about three final fits."""
 
-EXPLORATION_WEIGHT = 0.05
-"""Disagreement-guided acquisition draws a prompt with weight this plus its mean evidence (at
-most ½): prompts that looked alike are still drawn, about a tenth as often as the most telling."""
+DISAGREEMENT_SHARE = 0.5
+"""Disagreement-guided acquisition draws a prompt with probability (1 − s)·d(x) + s·d(x)e(x)/Σ
+d·e, s this share, d(x) the prompt's share of the list and e(x) how surely the adversaries told
+the models apart on it so far: half the draws follow the evidence, and every prompt keeps at
+least half its share, so no importance weight d/π exceeds :data:`WEIGHT_BOUND`."""
+
+WEIGHT_BOUND = 1.0 / (1.0 - DISAGREEMENT_SHARE)
+"""The largest importance weight d(x)/π(x) a disagreement-guided pair can carry."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,22 @@ class Query:
 
     prompt: str
     sample_index: int
+
+
+def _order(prompts: Sequence[str], run_seed: int, stratum: str) -> list[int]:
+    order = list(range(len(prompts)))
+    random.Random(derive_seed(run_seed, "acquisition", stratum)).shuffle(order)
+    return order
+
+
+def _numbered(prompts: Sequence[str]) -> list[Query]:
+    """Queries for ``prompts`` in order, a prompt's k-th appearance with sample index k."""
+    seen: dict[str, int] = {}
+    planned: list[Query] = []
+    for prompt in prompts:
+        planned.append(Query(prompt, seen.get(prompt, 0)))
+        seen[prompt] = seen.get(prompt, 0) + 1
+    return planned
 
 
 class QueryPlan(Sequence[Query]):
@@ -103,9 +131,38 @@ def plan_queries(
         The queries, as a lazy sequence (:class:`QueryPlan`: its memory grows with the
         prompts, not with q); a prompt's k-th appearance has sample index k.
     """
-    order = list(range(len(prompts)))
-    random.Random(derive_seed(run_seed, "acquisition", stratum)).shuffle(order)
-    return QueryPlan(prompts, queries, order)
+    return QueryPlan(prompts, queries, _order(prompts, run_seed, stratum))
+
+
+def plan_traffic(
+    prompts: Sequence[str], rounds: Sequence[Round], run_seed: int, stratum: str = ""
+) -> list[Query]:
+    """Plan a bucket's queries for the traffic population: one list entry per held-out pair.
+
+    The list is shuffled as in :func:`plan_queries`; the held-out pairs take its first entries,
+    one each, and the training pairs cycle over the rest, so no held-out entry is reused or
+    trained on. If the list is a random sample of traffic, so is every held-out prompt, and the
+    held-out pairs of a fitted adversary are independent draws of its accuracy on that traffic.
+
+    Args:
+        prompts: the bucket's prompts, more entries than held-out pairs (checked by setup).
+        rounds: the bucket's round schedule (:func:`schedule`).
+        run_seed: the run seed.
+        stratum: the bucket's name.
+
+    Returns:
+        The queries, round by round, each round's training queries first.
+    """
+    order = [prompts[index] for index in _order(prompts, run_seed, stratum)]
+    held_out_total = sum(round_.held_out for round_ in rounds)
+    held_out, training = iter(order[:held_out_total]), order[held_out_total:]
+    planned: list[str] = []
+    trained = 0
+    for round_ in rounds:
+        planned += [training[(trained + index) % len(training)] for index in range(round_.train)]
+        trained += round_.train
+        planned += [next(held_out) for _ in range(round_.held_out)]
+    return _numbered(planned)
 
 
 @dataclass(frozen=True)
@@ -121,39 +178,59 @@ class Round:
         return self.queries - self.train
 
 
-def schedule(queries: int, train_fraction: float, *, sequential: bool) -> list[Round]:
-    """Split one bucket's queries into rounds.
-
-    Fixed-n mode plays one round. Sequential mode plays rounds whose cumulative queries grow
-    geometrically, from :data:`FIRST_ROUND_SHARE` of the bucket's queries by
-    :data:`ROUND_GROWTH`, up to all of them. In every round ``train_fraction`` of the new queries
-    (rounded down) become training pairs; the first round keeps at least one training and one
-    held-out pair.
+def held_out_looks(held_out: int, *, sequential: bool) -> list[int]:
+    """The cumulative held-out pairs at each look: one look at fixed n, geometric looks else.
 
     Args:
-        queries: the bucket's queries (at least 2).
-        train_fraction: the share of each round's queries spent on training pairs, in (0, 1).
+        held_out: the bucket's held-out pairs, at least 1.
         sequential: whether the game is played in rounds.
 
     Returns:
-        The rounds, in order; their queries add up to ``queries``.
+        Strictly increasing counts ending at ``held_out``: from :data:`FIRST_LOOK_SHARE` of
+        them, each about :data:`ROUND_GROWTH` times the one before.
     """
-    cumulative = [queries]
-    if sequential:
-        cumulative = []
-        share = FIRST_ROUND_SHARE
-        while not cumulative or cumulative[-1] < queries:
-            total = min(queries, max(2, math.ceil(queries * share)))
-            if not cumulative or total > cumulative[-1]:
-                cumulative.append(total)
-            share *= ROUND_GROWTH
+    if not sequential:
+        return [held_out]
+    looks: list[int] = []
+    share = FIRST_LOOK_SHARE
+    while not looks or looks[-1] < held_out:
+        total = min(held_out, max(1, math.ceil(held_out * share)))
+        if not looks or total > looks[-1]:
+            looks.append(total)
+        share *= ROUND_GROWTH
+    return looks
+
+
+def schedule(
+    queries: int, train_fraction: float, *, sequential: bool, frozen: bool = False
+) -> list[Round]:
+    """Split one bucket's queries into rounds.
+
+    ``train_fraction`` of the queries (rounded down, at least one) train and the rest are held
+    out. Fixed-n mode plays one round. Sequential mode scores the held-out pairs at the looks of
+    :func:`held_out_looks`. With ``frozen`` (certify) every training query is asked in the first
+    round, so each adversary is fitted once on its whole training share; otherwise (detect) the
+    training queries are spread in proportion to the held-out ones, and the adversaries refit
+    on the growing training set each round.
+
+    Args:
+        queries: the bucket's queries (at least 2).
+        train_fraction: the share of the queries spent on training pairs, in (0, 1).
+        sequential: whether the game is played in rounds.
+        frozen: whether every training query comes first.
+
+    Returns:
+        The rounds, in order; their queries add up to ``queries``, their held-out pairs reach
+        the looks of :func:`held_out_looks`.
+    """
+    train = min(queries - 1, max(1, math.floor(queries * train_fraction)))
+    held_out = queries - train
     rounds: list[Round] = []
-    spent = 0
-    for index, total in enumerate(cumulative):
-        size = total - spent
-        train = math.floor(size * train_fraction)
-        rounds.append(Round(size, max(train, 1) if index == 0 else train))
-        spent = total
+    trained = scored = 0
+    for look in held_out_looks(held_out, sequential=sequential):
+        cumulative = train if frozen else max(1, math.floor(train * look / held_out))
+        rounds.append(Round(cumulative - trained + look - scored, cumulative - trained))
+        trained, scored = cumulative, look
     return rounds
 
 
@@ -192,6 +269,42 @@ class PromptHistory:
         return max(0.0, self.evidence[prompt] / scored) if scored else 0.0
 
 
+@dataclass(frozen=True)
+class Draw:
+    """One round's queries in one bucket, with each query's importance weight d(x)/π(x).
+
+    The weights are 1 for stratified acquisition, where the rounds follow the seeded plan.
+    """
+
+    queries: list[Query]
+    weights: list[float]
+
+
+def propensities(prompts: Sequence[str], history: PromptHistory) -> dict[str, float]:
+    """π(x) for each distinct prompt: the chance that one disagreement-guided draw asks it.
+
+    π(x) = (1 − s)·d(x) + s·d(x)e(x) / Σ_y d(y)e(y), with d(x) the prompt's share of the list,
+    e(x) its :meth:`PromptHistory.disagreement` and s = :data:`DISAGREEMENT_SHARE`; π = d while
+    no prompt shows any disagreement. They add up to 1 and never fall below (1 − s)·d(x).
+
+    Args:
+        prompts: the bucket's prompt list (repeats count).
+        history: the bucket's earlier rounds.
+
+    Returns:
+        Distinct prompt → π(x), in order of first appearance.
+    """
+    shares = {prompt: count / len(prompts) for prompt, count in Counter(prompts).items()}
+    telling = {prompt: share * history.disagreement(prompt) for prompt, share in shares.items()}
+    total = math.fsum(telling.values())
+    if total <= 0.0:
+        return shares
+    return {
+        prompt: (1.0 - DISAGREEMENT_SHARE) * share + DISAGREEMENT_SHARE * telling[prompt] / total
+        for prompt, share in shares.items()
+    }
+
+
 def next_queries(
     acquisition: Acquisition,
     prompts: Sequence[str],
@@ -201,22 +314,22 @@ def next_queries(
     run_seed: int,
     bucket: str,
     round_index: int,
-) -> list[Query]:
-    """The queries of one bucket's next round.
+) -> Draw:
+    """The queries of one bucket's next round, with their importance weights.
 
     ``"stratified"`` takes the next ``size`` queries of the bucket's seeded plan (so the rounds
     of a sequential game ask exactly what a fixed-n game of the same budget asks, in order).
-    ``"disagreement"`` does the same in the first round; later rounds draw prompts (with
-    replacement, seeded per bucket and round) with weight :data:`EXPLORATION_WEIGHT` +
-    :meth:`PromptHistory.disagreement`, so queries go where the adversaries told the teacher from
-    the student most surely, while every prompt keeps a chance. The verdict then speaks for that
-    reweighted prompt distribution, not for D itself.
+    ``"disagreement"`` draws ``size`` prompts with replacement (seeded per bucket and round)
+    from :func:`propensities`: uniformly in the first round, then more often where the
+    adversaries told the teacher from the student most surely, while every prompt keeps at
+    least half its share. Each query carries d(x)/π(x), which makes the weighted held-out
+    correctness an unbiased estimate of the accuracy on the prompt list whatever the draws.
 
     Args:
         acquisition: ``"stratified"`` or ``"disagreement"``.
         prompts: the bucket's prompts.
         stratified_plan: the bucket's seeded plan for its whole budget
-            (:func:`plan_queries`).
+            (:func:`plan_queries` or :func:`plan_traffic`).
         size: how many queries the round asks.
         history: the bucket's earlier rounds (not modified).
         run_seed: the run seed.
@@ -224,17 +337,19 @@ def next_queries(
         round_index: the round, from 0.
 
     Returns:
-        The round's queries; a prompt drawn again gets the next sample index.
+        The round's draw; a prompt drawn again gets the next sample index.
     """
-    if acquisition == "stratified" or round_index == 0:
+    if acquisition == "stratified":
         start = sum(history.asked.values())
-        return list(stratified_plan[start : start + size])
-    candidates = list(dict.fromkeys(prompts))
-    weights = [EXPLORATION_WEIGHT + history.disagreement(prompt) for prompt in candidates]
+        return Draw(list(stratified_plan[start : start + size]), [1.0] * size)
+    chances = propensities(prompts, history)
+    shares = Counter(prompts)
+    candidates = list(chances)
     rng = random.Random(derive_seed(run_seed, "acquisition", bucket, round_index))
     asked = dict(history.asked)
-    chosen: list[Query] = []
-    for prompt in rng.choices(candidates, weights=weights, k=size):
-        chosen.append(Query(prompt, asked.get(prompt, 0)))
+    draw = Draw([], [])
+    for prompt in rng.choices(candidates, weights=[chances[p] for p in candidates], k=size):
+        draw.queries.append(Query(prompt, asked.get(prompt, 0)))
+        draw.weights.append(min(WEIGHT_BOUND, shares[prompt] / len(prompts) / chances[prompt]))
         asked[prompt] = asked.get(prompt, 0) + 1
-    return chosen
+    return draw

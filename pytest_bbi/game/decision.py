@@ -1,7 +1,20 @@
-"""Every rule that decides pass or fail: the α split, the tests, the certificate route, pooling.
+"""Every rule that decides pass or fail: the α split, the two families, stopping, the certificate.
 
-Fixed-n games use Holm / Bonferroni bounds, sequential games anytime-valid sequences per round;
-:func:`decide_game` applies them to a finished game and says why it passed or failed.
+A game is a family of cells, one per (bucket, adversary), each with H0 "advantage ≤ ε" and
+H0' "advantage ≥ ε" (:mod:`pytest_bbi.game.evidence` gives each cell's p-values and bounds):
+
+- **distinguishable** is claimed for the cells that Holm's step-down rejects on the H0 p-values
+  at α: whatever the number of cells, a game whose every advantage is ≤ ε fails so with
+  probability ≤ α.
+- **certified** is an intersection–union claim (Berger 1982): every cell's H0' is rejected at α
+  itself, with no division by the number of cells, or a bucket's white-box certificate bounds
+  every adversary there within ε. When both routes can certify, α is split between them.
+- **undetected** (detect mode) means no cell was shown above ε; a pass carries ``detectable``,
+  the smallest advantage the run would have found with power 0.8, and is under-powered when
+  that exceeds :func:`~pytest_bbi.game.planner.detect_target`.
+
+Sequential games stop on the same p-values (valid at any look) and on non-binding futility
+rules (:func:`progress`), which never touch the boundaries.
 """
 
 from __future__ import annotations
@@ -11,22 +24,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pytest_bbi import stats
+from pytest_bbi.game import planner
+from pytest_bbi.game.evidence import Evidence, counts_at_looks, evidence, rejects
 from pytest_bbi.game.play import Score, most_confident
 from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Decision, Mode
+
+FUTILITY_POWER = 0.01
+"""A sequential cell stops looking for what it can no longer show: detect, when even at its
+upper confidence bound the chance of crossing its boundary later is below this; certify, when
+even at its lower bound the chance of certifying is. Non-binding: the boundaries ignore it."""
 
 
 @dataclass(frozen=True)
 class AlphaSplit:
     """How α is shared between the adversaries' tests and the white-box certificates.
 
-    The certificate counts towards certify decisions only in a fixed-n game: its bound is a
-    fixed-n bound, and a sequential game stops at a time that depends on the same samples. When
-    it counts, α is split: half bounds the adversaries, half the certificates, so that passing
-    by either route keeps the error rate at α.
+    A certify run passes when every bucket is certified by its adversaries' cells *or* by its
+    white-box certificate: a union of two routes, so when both can certify (certify mode, both
+    models score completions) each gets half of α and a false certificate by either route stays
+    within α. Otherwise the adversaries get all of it.
 
     Attributes:
-        adversaries: the α of the adversaries' family of tests.
-        certificates: the α of the certificates, shared equally by the buckets.
+        adversaries: the α of the adversaries' families (Holm for detect, each certify cell).
+        certificates: the α of each bucket's certificate.
         certificate_counts: whether a certificate within ε can certify a bucket.
     """
 
@@ -35,19 +55,18 @@ class AlphaSplit:
     certificate_counts: bool
 
     @classmethod
-    def of(cls, alpha: float, *, white_box: bool, mode: Mode, sequential: bool) -> AlphaSplit:
+    def of(cls, alpha: float, *, white_box: bool, mode: Mode) -> AlphaSplit:
         """The split for a game at level ``alpha``.
 
         Args:
             alpha: the error rate the decision may have.
             white_box: whether both models can score completions (certificates are computed).
             mode: ``"detect"`` or ``"certify"``.
-            sequential: whether the game is played in rounds with early stopping.
 
         Returns:
             The split.
         """
-        counts = white_box and mode == "certify" and not sequential
+        counts = white_box and mode == "certify"
         share = alpha / 2 if counts else alpha
         return cls(adversaries=share, certificates=share, certificate_counts=counts)
 
@@ -56,225 +75,228 @@ class AlphaSplit:
 class Cell:
     """One hypothesis of the family: an adversary's score in one bucket, against that bucket's ε.
 
-    ``planned_pairs`` is the number of held-out pairs the bucket would score if its whole budget
-    were spent; sequential bounds are tuned for it.
+    Attributes:
+        bucket: the bucket.
+        adversary: the adversary's name.
+        score: its score so far (its calls and the rounds they came in).
+        epsilon: the bucket's ε.
+        looks: the bucket's planned cumulative held-out pairs per look (one for fixed n).
+        weights: per held-out pair scored, its importance weight d/π; empty when stratified.
     """
 
     bucket: str
     adversary: str
     score: Score
     epsilon: float
-    planned_pairs: int
+    looks: tuple[int, ...]
+    weights: tuple[float, ...] = ()
+
+    @property
+    def p0(self) -> float:
+        """The accuracy (1 + ε)/2 on the boundary of both hypotheses."""
+        return stats.accuracy_threshold(self.epsilon)
 
 
-def result_for(
-    name: str,
-    score: Score,
+def cell_evidence(
+    cells: Sequence[Cell], *, lower_level: float, upper_level: float, estimate: bool = True
+) -> list[Evidence]:
+    """Each cell's evidence, its bounds at the given levels."""
+    return [
+        evidence(
+            cell.score.calls,
+            cell.score.rounds,
+            cell.weights,
+            cell.looks,
+            cell.p0,
+            lower_level=lower_level,
+            upper_level=upper_level,
+            estimate=estimate,
+        )
+        for cell in cells
+    ]
+
+
+def family_evidence(
+    cells: Sequence[Cell], alpha: float, *, estimate: bool = True
+) -> list[Evidence]:
+    """Each cell's evidence: lower bound at α/m, upper bound at α.
+
+    With m cells, α/m is Holm's first step, and every lower bound holds at once; α is a certify
+    cell's own level in the intersection–union test.
+    """
+    return cell_evidence(
+        cells, lower_level=alpha / len(cells), upper_level=alpha, estimate=estimate
+    )
+
+
+def _rejects(cell: Cell, level: float, alternative: stats.Alternative) -> bool:
+    score = cell.score
+    return rejects(score.calls, score.rounds, cell.weights, cell.looks, cell.p0, level, alternative)
+
+
+def _futile(cell: Cell, level: float) -> bool:
+    """Whether a detect cell can no longer show an advantage above ε (or cannot play).
+
+    Its chance of crossing its detect boundary (at the lenient level α) later, were every
+    remaining pair as good as its one-sided Clopper–Pearson upper bound, is below
+    :data:`FUTILITY_POWER`; a weighted cell is futile once its certify test rejects.
+    """
+    score = cell.score
+    if score.timed_out or len(score.rounds) >= len(cell.looks):
+        return True
+    if not score.calls:
+        return False
+    if cell.weights:
+        return _rejects(cell, level, "less")
+    design = stats.group_sequential_design(cell.looks, cell.p0, level)
+    plausible = stats.clopper_pearson_upper(score.correct, score.total, level)
+    counts = counts_at_looks(score.calls, score.rounds)
+    return stats.conditional_power(design, counts, plausible) < FUTILITY_POWER
+
+
+def _hopeless(cell: Cell, level: float) -> bool:
+    """Whether a certify cell can no longer be shown within ε.
+
+    Its chance of crossing its certify boundary later, were every remaining pair as poor as its
+    one-sided Clopper–Pearson lower bound, is below :data:`FUTILITY_POWER`; a weighted cell is
+    hopeless once its detect test rejects.
+    """
+    score = cell.score
+    if score.timed_out:
+        return True
+    if not score.calls or _rejects(cell, level, "less"):
+        return False
+    if len(score.rounds) >= len(cell.looks):
+        return True
+    if cell.weights:
+        return _rejects(cell, level, "greater")
+    design = stats.group_sequential_design(cell.looks, cell.p0, level, alternative="less")
+    plausible = stats.clopper_pearson_lower(score.correct, score.total, level)
+    counts = counts_at_looks(score.calls, score.rounds)
+    return stats.conditional_power(design, counts, plausible) < FUTILITY_POWER
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a sequential game stands after a round.
+
+    Attributes:
+        stop: whether the whole game is over (distinguishable, or certify can no longer pass).
+        settled: the buckets that need no more rounds.
+    """
+
+    stop: bool
+    settled: frozenset[str]
+
+
+def progress(
+    cells: Sequence[Cell],
     *,
-    epsilon: float,
-    bound_alpha: float,
-    sequential: bool,
-    planned_pairs: int,
-) -> AdversaryResult:
-    """Turn a count into an :class:`AdversaryResult` with bounds at ``bound_alpha``.
+    alpha: AlphaSplit,
+    mode: Mode,
+    certified: Mapping[str, bool],
+) -> Progress:
+    """Whether a sequential game goes on, and which buckets are settled.
 
-    Fixed-n: one-sided Clopper–Pearson bounds, each at ``bound_alpha``, and the exact binomial
-    p-value. Sequential: the two-sided anytime-valid confidence sequence at ``bound_alpha``
-    (tuned for ``planned_pairs``) and its anytime-valid p-value, both valid at whatever round
-    the game stopped.
+    The game stops as soon as Holm's step-down rejects some cell (distinguishable: its first
+    step, some cell's detect design at α/m crossed). In detect mode a bucket is settled when
+    each of its cells is futile (:func:`_futile`); in certify mode when each of its cells is
+    within ε (its certify design at α crossed) or its certificate certifies it, and the whole
+    game stops once some bucket can no longer be certified (:func:`_hopeless`, unless a
+    certificate may still certify it). The futility stops are non-binding: the boundaries
+    ignore them, and every p-value stays valid at whatever look the game stopped.
 
     Args:
-        name: the adversary's name.
-        score: its count.
-        epsilon: its bucket's ε, the null hypothesis of the p-value.
-        bound_alpha: the error level of the bounds.
-        sequential: whether the game was played in rounds with early stopping.
-        planned_pairs: the held-out pairs of the whole budget, for the sequential tuning.
+        cells: every cell with its score so far.
+        alpha: the α split.
+        mode: ``"detect"`` or ``"certify"``.
+        certified: bucket → whether its white-box certificate certifies it (when it counts).
 
     Returns:
-        The result, not yet marked rejected.
+        The progress.
     """
-    k, n = score.correct, score.total
-    threshold = stats.accuracy_threshold(epsilon)
-    if sequential:
-        lower, upper = stats.confidence_sequence(k, n, bound_alpha, planned_pairs)
-        p_value = stats.anytime_p_value(k, n, threshold, planned_pairs)
-    else:
-        lower = stats.clopper_pearson_lower(k, n, bound_alpha)
-        upper = stats.clopper_pearson_upper(k, n, bound_alpha)
-        p_value = stats.binomial_p_value(k, n, threshold)
+    level = alpha.adversaries
+    if any(_rejects(cell, level / len(cells), "greater") for cell in cells):
+        return Progress(stop=True, settled=frozenset())  # Holm's first step rejects
+    settled: set[str] = set()
+    for bucket in dict.fromkeys(cell.bucket for cell in cells):
+        mine = [cell for cell in cells if cell.bucket == bucket]
+        if mode == "detect":
+            if all(_futile(cell, level) for cell in mine):
+                settled.add(bucket)
+        elif certified.get(bucket, False) or all(_rejects(c, level, "less") for c in mine):
+            settled.add(bucket)
+        elif not alpha.certificate_counts and any(_hopeless(cell, level) for cell in mine):
+            return Progress(stop=True, settled=frozenset(settled))
+    return Progress(stop=False, settled=frozenset(settled))
+
+
+def _result(cell: Cell, found: Evidence, *, rejected: bool, within: bool) -> AdversaryResult:
+    score = cell.score
     return AdversaryResult(
-        name=name,
-        correct=k,
-        total=n,
-        advantage=stats.to_advantage(k / n) if n else 0.0,
-        lower=stats.to_advantage(lower),
-        upper=stats.to_advantage(upper),
-        p_value=p_value,
+        name=cell.adversary,
+        correct=score.correct,
+        total=score.total,
+        advantage=stats.to_advantage(score.correct / score.total) if score.total else 0.0,
+        estimate=stats.to_advantage(found.estimate),
+        lower=stats.to_advantage(found.lower),
+        upper=stats.to_advantage(found.upper),
+        p_value=found.detect_p,
+        certify_p_value=found.certify_p,
         seconds=score.seconds,
         timed_out=score.timed_out,
+        rejected=rejected,
+        within=within,
         examples=score.examples,
         details=dict(score.details),
     )
 
 
-def is_settled(cells: Sequence[tuple[Cell, AdversaryResult]]) -> bool:
-    """Whether more pairs cannot change a sequential game's outcome for these cells.
-
-    Every upper bound is within its ε (or the adversary ran out of time): certify can pass them,
-    and while the confidence sequences hold no lower bound will ever pass ε, so detect has
-    nothing left to find.
-
-    Args:
-        cells: (cell, result from :func:`decide`) pairs, e.g. those of one bucket.
-
-    Returns:
-        True when every cell is timed out or has its upper bound at most its ε.
-    """
-    return all(result.timed_out or result.upper <= cell.epsilon for cell, result in cells)
-
-
-def decide(
-    cells: Sequence[Cell], *, alpha: float, mode: Mode, train_fraction: float, sequential: bool
-) -> tuple[Decision, list[AdversaryResult], int | None]:
-    """Decide the family of hypotheses H0: advantage ≤ ε, one per (bucket, adversary) cell.
-
-    Bounds are taken at α/m each (Bonferroni over the m cells). Fixed-n: one-sided
-    Clopper–Pearson bounds, so the m upper bounds hold together with confidence 1 − α, and so do
-    the m lower bounds; ``detect`` rejects by exact binomial tests with Holm's correction, so it
-    fails with probability ≤ α when every true advantage is within its ε. Sequential: two-sided
-    anytime-valid confidence sequences, which hold together at every round with confidence
-    1 − α, so stopping as soon as they are decisive keeps that guarantee; both modes reject where
-    a lower bound is above ε (the anytime counterpart of Bonferroni; Holm needs all p-values at
-    one fixed time). ``certify`` passes only when every upper bound is within its ε, and fails as
-    distinguishable when some lower bound is above it. When every adversary ran out of time
-    nothing was tested, and either mode is inconclusive.
-
-    Returns:
-        The decision, one result per cell (in order), and for an inconclusive certify run an
-        estimate of the queries per bucket that would decide.
-    """
-    bound_alpha = alpha / len(cells)
-    results = [
-        result_for(
-            cell.adversary,
-            cell.score,
-            epsilon=cell.epsilon,
-            bound_alpha=bound_alpha,
-            sequential=sequential,
-            planned_pairs=cell.planned_pairs,
-        )
-        for cell in cells
-    ]
-    if mode == "detect" and not sequential:
-        rejections = stats.holm([result.p_value for result in results], alpha)
-    else:
-        rejections = [
-            r.total > 0 and r.lower > cell.epsilon for r, cell in zip(results, cells, strict=True)
-        ]
-    results = [
-        replace(result, rejected=rejected)
-        for result, rejected in zip(results, rejections, strict=True)
-    ]
-    if any(rejections):
-        return "distinguishable", results, None
-    if all(result.timed_out for result in results):
-        return "inconclusive", results, None
-    if mode == "detect":
-        return "indistinguishable", results, None
-    undecided = [(r, c) for r, c in zip(results, cells, strict=True) if r.upper > c.epsilon]
-    if not undecided:
-        return "certified", results, None
-    to_decide = stats.pairs_to_decide_sequentially if sequential else stats.held_out_pairs_to_decide
-    pairs_needed = [
-        to_decide(r.correct, r.total, c.epsilon, bound_alpha) if r.total else None
-        for r, c in undecided
-    ]
-    if any(pairs is None for pairs in pairs_needed):
-        return "inconclusive", results, None
-    most = max(pairs for pairs in pairs_needed if pairs is not None)
-    return "inconclusive", results, math.ceil(most / (1 - train_fraction))
-
-
-def _bucket_result(
-    bucket: str,
-    cells: Sequence[tuple[Cell, AdversaryResult]],
-    queries: int,
-    mode: str,
-    bound: Certificate | None,
-    certificate_counts: bool,
-) -> BucketResult:
-    """One bucket's part of the verdict, from its (cell, result) pairs and its certificate."""
-    results = [result for _, result in cells]
-    passed = not any(result.rejected for result in results)
-    if mode == "certify":
-        certified = (
-            certificate_counts
-            and bound is not None
-            and bound.advantage_upper <= cells[0][0].epsilon
-        )
-        passed = passed and (
-            certified or all(result.upper <= cell.epsilon for cell, result in cells)
-        )
-    return BucketResult(
-        name=bucket,
-        passed=passed,
-        epsilon=cells[0][0].epsilon,
-        queries=queries,
-        advantage=max(result.advantage for result in results),
-        lower=max(result.lower for result in results),
-        upper=max(result.upper for result in results),
-        adversaries={result.name: result for result in results},
-        certificate=bound,
-    )
-
-
-def _with_certificates(
-    decision: Decision, buckets: Mapping[str, BucketResult], mode: str
-) -> tuple[Decision, bool]:
-    """Certify an undecided certify run whose every bucket passed (by its white-box bound).
-
-    Returns:
-        The decision, and whether the certificates changed it.
-    """
-    if (
-        mode == "certify"
-        and decision == "inconclusive"
-        and all(bucket.passed for bucket in buckets.values())
-    ):
-        return "certified", True
-    return decision, False
-
-
 def _pooled(
     name: str,
-    cells: Sequence[tuple[Cell, AdversaryResult]],
-    epsilon: float,
-    bound_alpha: float,
-    sequential: bool,
+    cells: Sequence[Cell],
+    results: Sequence[AdversaryResult],
+    level: float,
+    family: int,
 ) -> AdversaryResult:
-    """One adversary's counts summed over buckets, rejected when any of its cells was."""
-    scores = [cell.score for cell, _ in cells]
-    pooled = Score(
+    """One adversary over every bucket: its counts summed, its bounds averaged over buckets.
+
+    Each bucket's bound is taken at its family level divided by the number of buckets B, so
+    that all of them hold at once and their average bounds the adversary's accuracy on the whole
+    prompt list (buckets weigh equally: each has an equal share of the queries). The p-value of
+    "advantage ≤ ε in every bucket" is Bonferroni's over the buckets; that of "advantage ≥ ε in
+    some bucket" is the largest of the buckets' (intersection–union).
+    """
+    scores = [cell.score for cell in cells]
+    spread = cell_evidence(
+        cells,
+        lower_level=level / family / len(cells),
+        upper_level=level / len(cells),
+        estimate=False,
+    )
+    pooled = AdversaryResult(
+        name=name,
         correct=sum(score.correct for score in scores),
         total=sum(score.total for score in scores),
+        advantage=0.0,
+        estimate=sum(result.estimated for result in results) / len(results),
+        lower=stats.to_advantage(sum(item.lower for item in spread) / len(spread)),
+        upper=stats.to_advantage(sum(item.upper for item in spread) / len(spread)),
+        p_value=min(1.0, len(cells) * min(result.p_value for result in results)),
+        certify_p_value=max(result.certify_p_value for result in results),
         seconds=sum(score.seconds for score in scores),
         timed_out=any(score.timed_out for score in scores),
+        rejected=any(result.rejected for result in results),
+        within=all(result.within for result in results),
         examples=most_confident([example for score in scores for example in score.examples]),
         details={
             key: sum(score.details.get(key, 0) for score in scores)
             for key in dict.fromkeys(key for score in scores for key in score.details)
         },
     )
-    result = result_for(
-        name,
-        pooled,
-        epsilon=epsilon,
-        bound_alpha=bound_alpha,
-        sequential=sequential,
-        planned_pairs=sum(cell.planned_pairs for cell, _ in cells),
-    )
-    return replace(result, rejected=any(cell_result.rejected for _, cell_result in cells))
+    if pooled.total:
+        pooled = replace(pooled, advantage=stats.to_advantage(pooled.correct / pooled.total))
+    return pooled
 
 
 @dataclass(frozen=True)
@@ -285,10 +307,11 @@ class Outcome:
         decision: the decision over every (bucket, adversary) cell, certificates included.
         cells: every cell with its result, in order (bucket by bucket, adversary by adversary).
         buckets: bucket → its part of the verdict (certificate and pass/fail included).
-        adversaries: adversary → its result: the tested one with a single bucket, else its
-            counts pooled over the buckets (rejected when any of its cells was).
+        adversaries: adversary → its result: the tested one with a single bucket, else over
+            every bucket (:func:`_pooled`).
         queries_to_decide: for an inconclusive certify run, an estimate of the queries (over
             all buckets) that would decide; otherwise ``None``.
+        power: the run's detectable advantage and whether it is under-powered.
     """
 
     decision: Decision
@@ -296,6 +319,24 @@ class Outcome:
     buckets: dict[str, BucketResult]
     adversaries: dict[str, AdversaryResult]
     queries_to_decide: int | None
+    power: planner.Power
+
+
+def _queries_to_decide(
+    undecided: Sequence[tuple[Cell, AdversaryResult]],
+    level: float,
+    train_fraction: float,
+    buckets: int,
+) -> int | None:
+    """A rough estimate of the queries a fixed-n rerun needs to settle the undecided cells."""
+    pairs = [
+        stats.held_out_pairs_to_decide(r.correct, r.total, c.epsilon, level) if r.total else None
+        for c, r in undecided
+    ]
+    if not pairs or None in pairs:
+        return None
+    most = max(p for p in pairs if p is not None)
+    return math.ceil(most / (1 - train_fraction)) * buckets
 
 
 def decide_game(
@@ -303,53 +344,70 @@ def decide_game(
     *,
     alpha: AlphaSplit,
     mode: Mode,
-    epsilon: float,
     train_fraction: float,
-    sequential: bool,
     queries: Mapping[str, int],
+    prompts: Mapping[str, int],
     certificates: Mapping[str, Certificate],
 ) -> Outcome:
-    """Decide a finished game: the adversaries' tests, then the certificate route, then pooling.
-
-    :func:`decide` decides the family of cells at ``alpha.adversaries``. In certify mode a bucket
-    also passes when its white-box certificate (at ``alpha.certificates``, when it counts) bounds
-    every advantage within its ε, and a run whose every bucket passed that way is certified.
+    """Decide a finished game: Holm for distinguishable, intersection–union for certified.
 
     Args:
         cells: every (bucket, adversary) cell, bucket by bucket.
         alpha: the α split between adversaries and certificates.
         mode: ``"detect"`` or ``"certify"``.
-        epsilon: the assertion's ε, the null hypothesis of the pooled results.
         train_fraction: the share of queries that trained the adversaries.
-        sequential: whether the game was played in rounds with early stopping.
         queries: bucket → the queries it spent.
+        prompts: bucket → the entries of its prompt list.
         certificates: bucket → its white-box certificate, for white-box games.
 
     Returns:
         The outcome.
     """
-    decision, results, per_bucket_to_decide = decide(
-        cells,
-        alpha=alpha.adversaries,
-        mode=mode,
-        train_fraction=train_fraction,
-        sequential=sequential,
-    )
+    level = alpha.adversaries
+    found = family_evidence(cells, level)
+    rejected = stats.holm([item.detect_p for item in found], level)
+    results = [
+        _result(cell, item, rejected=flag, within=item.certify_p <= level)
+        for cell, item, flag in zip(cells, found, rejected, strict=True)
+    ]
     paired = list(zip(cells, results, strict=True))
+    bucket_cells = {b: [(c, r) for c, r in paired if c.bucket == b] for b in queries}
+    looks = {b: mine[0][0].looks for b, mine in bucket_cells.items()}
+    power = planner.power_of(
+        looks,
+        {b: mine[0][0].epsilon for b, mine in bucket_cells.items()},
+        alpha=level,
+        adversaries=len(cells) // len(queries),
+        train_fraction=train_fraction,
+        weighted=any(cell.weights for cell in cells),
+    )
     buckets = {
         bucket: _bucket_result(
             bucket,
-            [(c, r) for c, r in paired if c.bucket == bucket],
-            count,
+            mine,
+            queries[bucket],
+            prompts[bucket],
             mode,
             certificates.get(bucket),
             alpha.certificate_counts,
+            power.detectable[bucket],
         )
-        for bucket, count in queries.items()
+        for bucket, mine in bucket_cells.items()
     }
-    decision, certified = _with_certificates(decision, buckets, mode)
-    if certified:
-        per_bucket_to_decide = None
+    decision: Decision
+    to_decide = None
+    if any(rejected):
+        decision = "distinguishable"
+    elif all(cell.score.timed_out for cell in cells):
+        decision = "inconclusive"
+    elif mode == "detect":
+        decision = "undetected"
+    elif all(bucket.passed for bucket in buckets.values()):
+        decision = "certified"
+    else:
+        decision = "inconclusive"
+        undecided = [(c, r) for c, r in paired if not r.within and not buckets[c.bucket].passed]
+        to_decide = _queries_to_decide(undecided, level, train_fraction, len(buckets))
     if len(buckets) == 1:
         adversaries = dict(next(iter(buckets.values())).adversaries)
     else:
@@ -357,19 +415,46 @@ def decide_game(
         adversaries = {
             name: _pooled(
                 name,
-                [(c, r) for c, r in paired if c.adversary == name],
-                epsilon,
-                alpha.adversaries / len(cells),
-                sequential,
+                [c for c in cells if c.adversary == name],
+                [r for c, r in paired if c.adversary == name],
+                level,
+                len(cells),
             )
             for name in names
         }
-    return Outcome(
-        decision=decision,
-        cells=paired,
-        buckets=buckets,
-        adversaries=adversaries,
-        queries_to_decide=None
-        if per_bucket_to_decide is None
-        else per_bucket_to_decide * len(buckets),
+    return Outcome(decision, paired, buckets, adversaries, to_decide, power)
+
+
+def _bucket_result(
+    bucket: str,
+    cells: Sequence[tuple[Cell, AdversaryResult]],
+    queries: int,
+    prompts: int,
+    mode: str,
+    bound: Certificate | None,
+    certificate_counts: bool,
+    detectable: float | None,
+) -> BucketResult:
+    """One bucket's part of the verdict, from its (cell, result) pairs and its certificate."""
+    results = [result for _, result in cells]
+    epsilon = cells[0][0].epsilon
+    passed = not any(result.rejected for result in results)
+    if mode == "certify":
+        by_certificate = (
+            certificate_counts and bound is not None and bound.advantage_upper <= epsilon
+        )
+        passed = passed and (by_certificate or all(result.within for result in results))
+    return BucketResult(
+        name=bucket,
+        passed=passed,
+        epsilon=epsilon,
+        queries=queries,
+        prompts=prompts,
+        advantage=max(result.advantage for result in results),
+        estimate=max(result.estimated for result in results),
+        lower=max(result.lower for result in results),
+        upper=max(result.upper for result in results),
+        detectable=detectable,
+        adversaries={result.name: result for result in results},
+        certificate=bound,
     )

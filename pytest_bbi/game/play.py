@@ -48,6 +48,9 @@ class Score:
 
     ``evidence`` holds, per held-out pair in order, how surely the adversary named the teacher:
     its probability of the right answer minus ½, in [−½, ½] (empty when it timed out).
+    ``calls`` holds, per held-out pair in order, whether it named the teacher, and ``rounds``
+    how many held-out pairs each round it played scored: the path a group-sequential design
+    reads.
     """
 
     correct: int
@@ -57,6 +60,8 @@ class Score:
     examples: tuple[Example, ...]
     evidence: tuple[float, ...] = ()
     details: Mapping[str, int] = field(default_factory=dict)
+    calls: tuple[bool, ...] = ()
+    rounds: tuple[int, ...] = ()
 
     def then(self, later: Score) -> Score:
         """This score followed by a later round's: counts and seconds add up, examples merge.
@@ -78,6 +83,8 @@ class Score:
             examples=most_confident([*self.examples, *later.examples]),
             evidence=(*self.evidence, *later.evidence),
             details=details,
+            calls=(*self.calls, *later.calls),
+            rounds=(*self.rounds, *later.rounds),
         )
 
 
@@ -153,6 +160,24 @@ def _check_probabilities(adversary: Adversary, answer: object, expected: int) ->
     return probabilities
 
 
+FROZEN_TOLERANCE = 1e-4
+"""How far a frozen adversary's answer to the same trial may move between rounds (batching may
+change the last digits of an encoder's output); a larger change means it was fitted anew."""
+
+
+def _check_frozen(adversary: Adversary, probe: tuple[Trial, float], answer: float) -> None:
+    trial, expected = probe
+    if abs(answer - expected) > FROZEN_TOLERANCE:
+        raise AdversaryError(
+            f"adversary {adversary.name!r} answered the same held-out pair differently after the "
+            f"same training pairs ({expected:.4f}, then {answer:.4f}; prompt "
+            f"{trial.prompt!r:.60}). A certificate speaks for one fitted adversary, so with "
+            "mode='certify' and sequential=True decide() must be a deterministic function of "
+            "the training pairs and the trial: seed its randomness (e.g. random_state=0), or "
+            "play a fixed-n game (sequential=False)."
+        )
+
+
 def score_adversary(
     adversary: Adversary,
     game: Game,
@@ -160,22 +185,36 @@ def score_adversary(
     run_seed: int,
     stratum: str = "",
     round_index: int = 0,
+    probe: tuple[Trial, float] | None = None,
 ) -> Score:
     """Let one adversary play a game within its time budget and count its correct calls.
 
     A probability of exactly 0.5 is settled by a seeded coin (one per round), so an adversary
     that cannot decide is scored as guessing, which keeps the count Binomial(n, ½) under H0. An
     answer returned after the deadline is refused: the adversary is reported as timed out.
+
+    ``probe`` (a trial of an earlier round and the answer the adversary gave it then) checks
+    that a frozen adversary is still the same fit: the trial is decided again with this round's
+    trials, apart from the count. Adversaries that explain their calls (:class:`Explaining`)
+    are not probed, since ``explain`` reads one settled call per trial.
+
+    Raises:
+        AdversaryError: for a malformed answer, or a probe answered differently.
     """
+    if isinstance(adversary, Explaining):
+        probe = None
     deadline = Deadline(seconds)
+    trials = game.trials() + ([] if probe is None else [probe[0]])
     try:
-        answer = adversary.decide(game.train, game.trials(), deadline)
+        answer = adversary.decide(game.train, trials, deadline)
     except AdversaryTimeout:
         return Score(0, 0, deadline.elapsed(), True, ())
     elapsed = deadline.elapsed()
     if deadline.expired():
         return Score(0, 0, elapsed, True, ())
-    probabilities = _check_probabilities(adversary, answer, len(game.held_out))
+    probabilities = _check_probabilities(adversary, answer, len(trials))
+    if probe is not None:
+        _check_frozen(adversary, probe, probabilities.pop())
     tie_coin = random.Random(derive_seed(run_seed, f"ties:{adversary.name}", stratum, round_index))
     correct_flags: list[bool] = []
     for probability, teacher_first in zip(probabilities, game.first_is_teacher, strict=True):
@@ -200,7 +239,15 @@ def score_adversary(
     )
     details = _explain(adversary, correct_flags) if isinstance(adversary, Explaining) else {}
     return Score(
-        sum(correct_flags), len(correct_flags), elapsed, False, examples, evidence, details
+        correct=sum(correct_flags),
+        total=len(correct_flags),
+        seconds=elapsed,
+        timed_out=False,
+        examples=examples,
+        evidence=evidence,
+        details=details,
+        calls=tuple(correct_flags),
+        rounds=(len(correct_flags),),
     )
 
 

@@ -6,21 +6,42 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from pytest_bbi.adversaries import LabeledPair, resolve
+from pytest_bbi.adversaries import LabeledPair, Trial, resolve
 from pytest_bbi.budget import Budget
-from pytest_bbi.game.acquisition import PromptHistory, Query, Round, next_queries, schedule
+from pytest_bbi.game.acquisition import (
+    PromptHistory,
+    Query,
+    Round,
+    next_queries,
+    plan_queries,
+    plan_traffic,
+    schedule,
+)
 from pytest_bbi.game.calibration import Calibrate, calibration_report, measure
-from pytest_bbi.game.certificate import certificate, tv_terms
-from pytest_bbi.game.decision import AlphaSplit, Cell, Outcome, decide, decide_game, is_settled
-from pytest_bbi.game.play import Score, bind_adversaries, generate_role, make_game, score_adversary
+from pytest_bbi.game.certificate import Terms, certificate, combined, score_pairs
+from pytest_bbi.game.decision import AlphaSplit, Cell, Outcome, decide_game, progress
+from pytest_bbi.game.play import (
+    Game,
+    Score,
+    bind_adversaries,
+    generate_role,
+    make_game,
+    score_adversary,
+)
 from pytest_bbi.game.setup import UNTAGGED, Setup
 from pytest_bbi.models.base import Model, Scorer, TokenScorer
-from pytest_bbi.verdict import Calibration, Certificate, Mode, Verdict
+from pytest_bbi.verdict import PASSING, Calibration, Certificate, Mode, Verdict
 
 
 @dataclass
 class BucketPlay:
-    """One bucket's game in progress: its rounds, what they asked, and the scores so far."""
+    """One bucket's game in progress: its rounds, what they asked, and the scores so far.
+
+    ``weights`` holds each held-out pair's importance weight d(x)/π(x), in order (empty for
+    stratified acquisition); ``answer_weights`` the same for every (prompt, teacher answer,
+    student answer) row kept for the calibration report, all queries included, so that rows
+    collected under disagreement-guided acquisition can be weighted back to the prompt list.
+    """
 
     prompts: list[str]
     plan: Sequence[Query]
@@ -30,22 +51,37 @@ class BucketPlay:
     scores: dict[str, Score] = field(default_factory=dict)
     queries: int = 0
     settled: bool = False
-    tv_terms: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    terms: list[Terms] = field(default_factory=list)
+    term_weights: list[float] = field(default_factory=list)
     tv_seconds: float = 0.0
     answers: list[tuple[str, str, str]] = field(default_factory=list)
+    answer_weights: list[float] = field(default_factory=list)
+    probes: dict[str, tuple[Trial, float]] = field(default_factory=dict)
 
     @property
-    def planned_pairs(self) -> int:
-        """The held-out pairs of the bucket's whole budget."""
-        return sum(round_.held_out for round_ in self.rounds)
+    def looks(self) -> tuple[int, ...]:
+        """The planned cumulative held-out pairs at each look."""
+        looks: list[int] = []
+        for round_ in self.rounds:
+            looks.append((looks[-1] if looks else 0) + round_.held_out)
+        return tuple(looks)
+
+    @property
+    def planned_queries(self) -> int:
+        """The queries of the bucket's whole budget."""
+        return sum(round_.queries for round_ in self.rounds)
 
 
 class GameRun:
     """One identification game between a teacher and a student, from setup to verdict.
 
-    Each bucket plays its share of the budget in rounds (one round in a fixed-n game); a
-    sequential game stops a bucket once more pairs cannot change its outcome, and the whole game
-    as soon as it is distinguishable. :meth:`verdict` then decides the game
+    Each bucket plays its share of the budget in rounds (one round in a fixed-n game). In
+    certify mode every training pair comes in the first round, so each adversary is fitted once
+    (frozen) and only its held-out pairs arrive in later rounds; in detect mode training pairs
+    come with every round and learned adversaries refit on all of them. A sequential game stops
+    a bucket once more pairs cannot change its outcome, and the whole game once it is decided
+    (:func:`~pytest_bbi.game.decision.progress`). :meth:`verdict` then decides the game
     (:func:`~pytest_bbi.game.decision.decide_game`) and assembles the verdict.
 
     Args:
@@ -90,24 +126,30 @@ class GameRun:
         self.adversaries, self.skipped = bind_adversaries(
             resolve(budget.adversaries, white_box=self.white_box), teacher, student, setup.run_seed
         )
-        self.split = AlphaSplit.of(
-            self.alpha, white_box=self.white_box, mode=mode, sequential=budget.sequential
-        )
+        self.split = AlphaSplit.of(self.alpha, white_box=self.white_box, mode=mode)
         self.calibration = calibration
-        self.plays = {
-            bucket: BucketPlay(
-                prompts=setup.groups[bucket],
-                plan=setup.plan(bucket),
-                rounds=schedule(
-                    setup.split[bucket], budget.train_fraction, sequential=budget.sequential
-                ),
-            )
-            for bucket in setup.groups
-        }
+        self.frozen = mode == "certify" or not budget.sequential
+        self.weighted = budget.acquisition == "disagreement"
+        self.plays = {bucket: self._bucket_play(bucket) for bucket in setup.groups}
         # Each adversary's time budget in each bucket.
         self.seconds = None if budget.seconds is None else budget.seconds / len(setup.groups)
         self.generation_seconds = 0.0
         self.rounds_played = 0
+
+    def _bucket_play(self, bucket: str) -> BucketPlay:
+        prompts = self.setup.groups[bucket]
+        rounds = schedule(
+            self.setup.split[bucket],
+            self.budget.train_fraction,
+            sequential=self.budget.sequential,
+            frozen=self.frozen,
+        )
+        plan: Sequence[Query]
+        if self.budget.population == "traffic":
+            plan = plan_traffic(prompts, rounds, self.setup.run_seed, bucket)
+        else:
+            plan = plan_queries(prompts, self.setup.split[bucket], self.setup.run_seed, bucket)
+        return BucketPlay(prompts=prompts, plan=plan, rounds=rounds)
 
     @property
     def white_box(self) -> bool:
@@ -130,21 +172,17 @@ class GameRun:
                 return
 
     def _settle(self) -> bool:
-        """Mark the settled buckets of a sequential game; True when it is distinguishable."""
-        cells = self.cells()
-        decision, results, _ = decide(
-            cells,
-            alpha=self.split.adversaries,
+        """Mark the settled buckets of a sequential game; True when the game is over."""
+        certificates = self._certificates() if self.split.certificate_counts else {}
+        state = progress(
+            self.cells(),
+            alpha=self.split,
             mode=self.mode,
-            train_fraction=self.budget.train_fraction,
-            sequential=True,
+            certified={b: c.advantage_upper <= self.epsilons[b] for b, c in certificates.items()},
         )
-        if decision == "distinguishable":
-            return True
-        paired = list(zip(cells, results, strict=True))
-        for bucket, play in self.plays.items():
-            play.settled = is_settled([(c, r) for c, r in paired if c.bucket == bucket])
-        return False
+        for bucket in state.settled:
+            self.plays[bucket].settled = True
+        return state.stop
 
     def _play_round(self, plays: Mapping[str, BucketPlay]) -> None:
         """Generate one round's pairs for every bucket in ``plays`` and score each adversary.
@@ -152,9 +190,9 @@ class GameRun:
         The adversaries fit on every training pair the bucket has so far and are scored on the
         round's new held-out pairs only; each adversary's time budget is shared by all its rounds
         in the bucket, and one that runs out keeps the counts of its finished rounds and plays no
-        more. In a white-box game the teacher's completions are also scored under both models,
-        for the certificate; with a calibration report, every (prompt, teacher answer, student
-        answer) is kept.
+        more. In a white-box game both completions of every query are also scored under both
+        models, for the certificate; with a calibration report, every (prompt, teacher answer,
+        student answer) is kept.
         """
         run_seed, round_index = self.setup.run_seed, self.rounds_played
         asked = {
@@ -170,49 +208,66 @@ class GameRun:
             )
             for bucket, play in plays.items()
         }
-        every_query = [query for queries in asked.values() for query in queries]
+        every_query = [query for draw in asked.values() for query in draw.queries]
         started = time.perf_counter()
         teacher_outputs = iter(generate_role(self.teacher, "teacher", every_query, run_seed))
         student_outputs = iter(generate_role(self.student, "student", every_query, run_seed))
         self.generation_seconds += time.perf_counter() - started
-        for bucket, queries in asked.items():
+        for bucket, draw in asked.items():
             play = plays[bucket]
+            queries = draw.queries
             bucket_teacher = [next(teacher_outputs) for _ in queries]
             bucket_student = [next(student_outputs) for _ in queries]
+            weights = draw.weights if self.weighted else []
             if self.calibration is not None:
                 play.answers += list(
                     zip([q.prompt for q in queries], bucket_teacher, bucket_student, strict=True)
                 )
+                play.answer_weights += draw.weights
             if self.scorers is not None:
                 scoring = time.perf_counter()
                 names = (self.teacher.name, self.student.name)
-                play.tv_terms += tv_terms(*self.scorers, names, queries, bucket_teacher)
+                play.terms += score_pairs(
+                    *self.scorers, names, queries, bucket_teacher, bucket_student
+                )
+                play.term_weights += weights
                 play.tv_seconds += time.perf_counter() - scoring
+            train = play.rounds[round_index].train
             game = make_game(
-                queries,
-                bucket_teacher,
-                bucket_student,
-                play.rounds[round_index].train,
-                run_seed,
-                bucket,
-                round_index,
+                queries, bucket_teacher, bucket_student, train, run_seed, bucket, round_index
             )
             play.history.record_queries(queries)
             play.queries += len(queries)
+            play.weights += weights[train:]
             play.train += game.train
-            game = replace(game, train=list(play.train))
-            for adversary in self.adversaries:
-                earlier = play.scores.get(adversary.name)
-                if earlier is not None and earlier.timed_out:
-                    continue
-                spent = 0.0 if earlier is None else earlier.seconds
-                remaining = None if self.seconds is None else max(0.0, self.seconds - spent)
-                score = score_adversary(adversary, game, remaining, run_seed, bucket, round_index)
-                if not score.timed_out:
-                    play.history.record_evidence(
-                        [pair.prompt for pair in game.held_out], score.evidence
-                    )
-                play.scores[adversary.name] = score if earlier is None else earlier.then(score)
+            self._score(bucket, play, replace(game, train=list(play.train)), round_index)
+
+    def _score(self, bucket: str, play: BucketPlay, game: Game, round_index: int) -> None:
+        """Score every adversary still playing on one round's held-out pairs of one bucket.
+
+        A frozen adversary (certify mode) is checked, from its second round on, against the
+        answer it gave to the first held-out pair of its first round.
+        """
+        run_seed = self.setup.run_seed
+        for adversary in self.adversaries:
+            earlier = play.scores.get(adversary.name)
+            if earlier is not None and earlier.timed_out:
+                continue
+            spent = 0.0 if earlier is None else earlier.seconds
+            remaining = None if self.seconds is None else max(0.0, self.seconds - spent)
+            probe = play.probes.get(adversary.name) if self.frozen else None
+            score = score_adversary(
+                adversary, game, remaining, run_seed, bucket, round_index, probe
+            )
+            if not score.timed_out:
+                play.history.record_evidence(
+                    [pair.prompt for pair in game.held_out], score.evidence
+                )
+                if earlier is None and score.evidence:
+                    first = score.evidence[0]
+                    answer = 0.5 + first if game.first_is_teacher[0] else 0.5 - first
+                    play.probes[adversary.name] = (game.trials()[0], answer)
+            play.scores[adversary.name] = score if earlier is None else earlier.then(score)
 
     def cells(self) -> list[Cell]:
         """Every (bucket, adversary) cell with its score so far, bucket by bucket."""
@@ -220,21 +275,29 @@ class GameRun:
             Cell(
                 bucket,
                 adversary.name,
-                play.scores[adversary.name],
+                score := play.scores[adversary.name],
                 self.epsilons[bucket],
-                play.planned_pairs,
+                play.looks,
+                tuple(play.weights[: len(score.calls)]),
             )
             for bucket, play in self.plays.items()
             for adversary in self.adversaries
         ]
 
-    def _certificates(self) -> dict[str, Certificate]:
-        """Each bucket's white-box certificate, α shared equally by the buckets."""
+    def _certificates(self, share: int = 1) -> dict[str, Certificate]:
+        """Each bucket's white-box certificate at the certificates' α divided by ``share``."""
         if not self.white_box:
             return {}
-        alpha = self.split.certificates / len(self.plays)
         return {
-            bucket: certificate(play.tv_terms, play.queries, alpha, play.tv_seconds)
+            bucket: certificate(
+                play.terms,
+                play.term_weights,
+                queries=play.queries,
+                alpha=self.split.certificates / share,
+                anytime=self.budget.sequential,
+                horizon=play.planned_queries,
+                seconds=play.tv_seconds,
+            )
             for bucket, play in self.plays.items()
         }
 
@@ -267,10 +330,9 @@ class GameRun:
             self.cells(),
             alpha=self.split,
             mode=self.mode,
-            epsilon=self.epsilon,
             train_fraction=self.budget.train_fraction,
-            sequential=self.budget.sequential,
             queries={bucket: play.queries for bucket, play in self.plays.items()},
+            prompts={bucket: len(play.prompts) for bucket, play in self.plays.items()},
             certificates=self._certificates(),
         )
 
@@ -279,9 +341,11 @@ class GameRun:
         results = [result for _, result in outcome.cells]
         calibrations, overall_calibration = self._calibrations()
         groups = self.setup.groups
-        every_term = [term for play in self.plays.values() for term in play.tv_terms]
+        certificates = [bucket.certificate for bucket in outcome.buckets.values()]
+        power = outcome.power
+        detectable = list(power.detectable.values())
         return Verdict(
-            passed=outcome.decision in ("indistinguishable", "certified"),
+            passed=outcome.decision in PASSING,
             decision=outcome.decision,
             mode=self.mode,
             epsilon=self.epsilon,
@@ -306,14 +370,21 @@ class GameRun:
             sequential=self.budget.sequential,
             acquisition=self.budget.acquisition,
             rounds=self.rounds_played,
-            certificate=certificate(
-                every_term,
+            certificate=combined(
+                [bound for bound in certificates if bound is not None],
+                list(self._certificates(share=len(self.plays)).values()),
                 self.budget.queries,
-                self.split.certificates,
-                sum(play.tv_seconds for play in self.plays.values()),
             )
             if self.white_box
             else None,
             skipped=self.skipped,
             calibration=overall_calibration,
+            estimate=max(r.estimated for r in results),
+            detectable=None if None in detectable else max(d for d in detectable if d is not None),
+            detect_target=max(power.target.values()),
+            underpowered=power.underpowered and outcome.decision == "undetected",
+            queries_for_power=power.queries if outcome.decision == "undetected" else None,
+            population=self.budget.population,
+            prompts=sum(len(play.prompts) for play in self.plays.values()),
+            frozen=self.frozen,
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pytest_bbi import context
 from pytest_bbi.budget import Budget
 from pytest_bbi.errors import BudgetError, NotAModelError, PromptError
-from pytest_bbi.game.acquisition import Query, plan_queries
+from pytest_bbi.game.acquisition import Query, plan_queries, schedule
 from pytest_bbi.models.base import Model
 from pytest_bbi.options import parse_seed
 from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS, check_bucket, registered_capabilities
@@ -127,13 +127,33 @@ def set_up(prompts: object, budget: Budget, *, capability: str | None, seed: int
         check_bucket(capability, known)
     run_seed = test_context.seed if seed is None else parse_seed("seed", seed, text=False)
     groups = _group_by_bucket(_prompt_items(prompts, capability, budget, run_seed), known)
+    split = _split_queries(budget.queries, list(groups))
+    if budget.population == "traffic":
+        _check_traffic(groups, split, budget.train_fraction)
     return Setup(
         context=test_context,
         run_seed=run_seed,
         capability=capability,
         groups=groups,
-        split=_split_queries(budget.queries, list(groups)),
+        split=split,
     )
+
+
+def _check_traffic(
+    groups: dict[str, list[str]], split: dict[str, int], train_fraction: float
+) -> None:
+    """Every bucket needs one prompt per held-out pair, and one more to train on."""
+    for bucket, prompts in groups.items():
+        held_out = sum(
+            r.held_out for r in schedule(split[bucket], train_fraction, sequential=False)
+        )
+        if len(prompts) <= held_out:
+            raise BudgetError(
+                f"Budget(population='traffic') gives every held-out pair its own prompt, but "
+                f"bucket {bucket!r} has {len(prompts)} prompts for {held_out} held-out pairs "
+                f"(of {split[bucket]} queries); give it at least {held_out + 1} prompts, lower "
+                "queries, or use population='prompts' (the verdict then speaks for the list)."
+            )
 
 
 def _prompt_items(

@@ -7,10 +7,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from pytest_bbi.verdict import UNDERPOWERED, cell_status
+
 __all__ = ["REPORT_SCHEMA_VERSION", "build_report", "report_schema"]
 
-REPORT_SCHEMA_VERSION = 1
-"""The version of the report document; bumped whenever its shape changes incompatibly."""
+REPORT_SCHEMA_VERSION = 2
+"""The version of the report document; bumped whenever its shape changes incompatibly.
+
+Version 2 (the second statistical engine): the decision ``"indistinguishable"`` became
+``"undetected"``; verdicts gained ``estimate``, ``detectable``, ``detect_target``,
+``underpowered``, ``queries_for_power``, ``population``, ``prompts`` and ``frozen``; buckets
+``prompts``, ``estimate`` and ``detectable``; adversary results ``estimate``,
+``certify_p_value`` and ``within``; the certificate bounds the pairwise advantage directly
+(``advantage``, ``anytime``)."""
 _REPORT_SCHEMA = "pytest-bbi/report"
 _SCHEMA_FILE = "report_schema.json"
 
@@ -62,15 +71,40 @@ def short_nodeid(nodeid: str) -> str:
     return path.rsplit("/", 1)[-1] + sep + rest
 
 
-def cell_status(result: Mapping[str, Any], epsilon: float) -> str:
-    """The one-word verdict on one (bucket, adversary) cell."""
-    if result["timed_out"]:
-        return "timed out"
-    if result["rejected"]:
-        return "rejects"
-    if result["upper"] <= epsilon:
-        return "within ε"
-    return "no evidence"
+def cell_word(result: Mapping[str, Any]) -> str:
+    """The one word for one (bucket, adversary) cell (:func:`pytest_bbi.verdict.cell_status`)."""
+    return cell_status(
+        timed_out=bool(result["timed_out"]),
+        rejected=bool(result["rejected"]),
+        within=bool(result["within"]),
+    )
+
+
+def estimated(result: Mapping[str, Any]) -> float:
+    """A result's estimated advantage on the population (its observed one when it has none)."""
+    value = result.get("estimate")
+    return float(result["advantage"] if value is None else value)
+
+
+def detectable_text(value: float | None) -> str:
+    """A detectable advantage in words: the number, or "> 1" when not even 1 is detectable."""
+    return "> 1" if value is None else f"{value:.3f}"
+
+
+def power_note(verdict: Mapping[str, Any]) -> str | None:
+    """For an under-powered pass, what it could not see and what would see it; else None."""
+    if not verdict.get("underpowered"):
+        return None
+    target = verdict["detect_target"]
+    more = (
+        f"about {verdict['queries_for_power']} queries would detect {target:g} with power 0.8"
+        if verdict.get("queries_for_power")
+        else f"no budget the planner tried detects {target:g}"
+    )
+    return (
+        f"{UNDERPOWERED}: detectable advantage {detectable_text(verdict['detectable'])} "
+        f"> {target:g} (max(2ε, 0.05)); {more}"
+    )
 
 
 def signed(value: float) -> str:

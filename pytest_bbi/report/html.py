@@ -8,7 +8,10 @@ from typing import Any
 
 from pytest_bbi.report.document import (
     calibration_rows,
+    detectable_text,
+    estimated,
     interval,
+    power_note,
     recommendation,
     signed,
     sorted_entries,
@@ -16,6 +19,7 @@ from pytest_bbi.report.document import (
 )
 from pytest_bbi.report.escaping import escape_attr, escape_text
 from pytest_bbi.report.plots import advantage_plot, calibration_plot
+from pytest_bbi.verdict import UNDERPOWERED, population_words
 
 _PAIRS_SHOWN = 6
 _TEXT_LIMIT = 1200
@@ -34,8 +38,10 @@ th { background: #f5f5f7; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .decision { font-weight: 600; }
 .decision-distinguishable { color: #b00020; }
-.decision-indistinguishable, .decision-certified { color: #0a7a32; }
+.decision-certified { color: #0a7a32; }
+.decision-undetected { color: #33415c; }
 .decision-inconclusive { color: #8a5a00; }
+.underpowered { color: #8a5a00; font-weight: 600; }
 table.pairs { table-layout: fixed; width: 100%; }
 table.pairs td { white-space: pre-wrap; overflow-wrap: anywhere; unicode-bidi: plaintext; }
 table.pairs col.text { width: 28%; }
@@ -80,7 +86,9 @@ def _decision(verdict: Mapping[str, Any]) -> str:
         f"mode {verdict['mode']}",
         f"ε = {'/'.join(f'{e:g}' for e in epsilons)}",
         f"α = {verdict['alpha']:g}",
-        f"advantage {signed(verdict['advantage'])} {interval(verdict['lower'], verdict['upper'])}",
+        f"advantage {signed(estimated(verdict))} {interval(verdict['lower'], verdict['upper'])}",
+        f"detectable advantage {detectable_text(verdict['detectable'])} (power 0.8)",
+        f"population: {population_words(verdict['population'], verdict['prompts'])}",
         f"{verdict['queries']} of {verdict['budget_queries']} queries in {verdict['rounds']} "
         f"round{'s' if verdict['rounds'] != 1 else ''} ({verdict['acquisition']} acquisition)"
         if verdict["sequential"]
@@ -97,13 +105,15 @@ def _decision(verdict: Mapping[str, Any]) -> str:
     if bound:
         facts.append(
             f"white-box certificate: no adversary's advantage exceeds "
-            f"{bound['advantage_upper']:.3f} (mean TV ≤ {bound['tv_upper']:.3f})"
+            f"{bound['advantage_upper']:.3f} (estimated best {bound['advantage']:.3f})"
         )
     facts += [f"{name} did not play: {why}" for name, why in verdict.get("skipped", {}).items()]
+    note = power_note(verdict)
+    warning = "" if note is None else f' <span class="underpowered">{escape_text(note)}</span>'
     return (
         f'<p><span class="decision decision-{escape_attr(decision)}">'
         f"{escape_text(decision)}</span> — "
-        f"{escape_text('; '.join(facts))}</p>"
+        f"{escape_text('; '.join(facts))}{warning}</p>"
     )
 
 
@@ -215,16 +225,22 @@ def _summary(entries: Sequence[Mapping[str, Any]]) -> str:
         if not entry["verdicts"]:
             rows.append(
                 f"<tr><td>{link}</td><td>{outcome}</td><td>no verdict</td>"
-                "<td></td><td></td><td></td><td></td></tr>"
+                "<td></td><td></td><td></td><td></td><td></td></tr>"
             )
         for verdict in entry["verdicts"]:
             decision = escape_text(verdict["decision"])
+            mark = (
+                f' <span class="underpowered">{UNDERPOWERED}</span>'
+                if verdict["underpowered"]
+                else ""
+            )
             rows.append(
                 f"<tr><td>{link}</td><td>{outcome}</td>"
                 f'<td><span class="decision decision-{escape_attr(verdict["decision"])}">{decision}'
-                "</span></td>"
-                f'<td class="num">{signed(verdict["advantage"])}</td>'
+                f"</span>{mark}</td>"
+                f'<td class="num">{signed(estimated(verdict))}</td>'
                 f'<td class="num">{interval(verdict["lower"], verdict["upper"])}</td>'
+                f'<td class="num">{detectable_text(verdict["detectable"])}</td>'
                 f'<td class="num">{verdict["queries"]}</td>'
                 f'<td class="num">{verdict["seconds"]:.2f}</td></tr>'
             )
@@ -232,7 +248,7 @@ def _summary(entries: Sequence[Mapping[str, Any]]) -> str:
         [
             '<table id="summary">',
             "<thead><tr><th>test</th><th>outcome</th><th>decision</th><th>advantage</th>"
-            "<th>interval</th><th>queries</th><th>seconds</th></tr></thead>",
+            "<th>interval</th><th>detectable</th><th>queries</th><th>seconds</th></tr></thead>",
             "<tbody>",
             *rows,
             "</tbody></table>",

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from pytest_bbi.report.document import detectable_text, power_note
 from pytest_bbi.text import encodable
-from pytest_bbi.verdict import AdversaryResult, BucketResult, Certificate, Verdict
+from pytest_bbi.verdict import (
+    AdversaryResult,
+    BucketResult,
+    Certificate,
+    Verdict,
+    cell_status,
+    population_words,
+)
 
 _EXCERPT = 160
 _COLUMNS = "  {:<14} {:<14} {:>9}  {:<18} {:>11}  {:>9}  {:>8}  {}"
@@ -54,25 +62,23 @@ def _headline(verdict: Verdict, teacher: str, student: str) -> str:
             else "raise the budget (queries or seconds) to decide"
         )
         return (
-            f"cannot certify {pair[0]} against {pair[1]}{where}: some advantage's upper bound "
-            f"is above ε ({decide})"
+            f"cannot certify {pair[0]} against {pair[1]}{where}: some advantage is not shown "
+            f"to be within ε ({decide})"
         )
-    return f"{pair[0]} is {verdict.decision} from {pair[1]}{where}"
+    if verdict.decision == "certified":
+        return f"{pair[0]} is certified within ε={verdict.epsilon:g} of {pair[1]}{where}"
+    return (
+        f"no adversary detected {pair[0]} against {pair[1]}{where} (undetected: not shown "
+        "to be close)"
+    )
 
 
 def _row(bucket: BucketResult, result: AdversaryResult) -> str:
-    if result.timed_out:
-        status = "timed out"
-    elif result.rejected:
-        status = "rejects H0"
-    elif result.upper <= bucket.epsilon:
-        status = "within ε"
-    else:
-        status = "no evidence above ε"
+    status = cell_status(timed_out=result.timed_out, rejected=result.rejected, within=result.within)
     return _COLUMNS.format(
         bucket.name,
         result.name,
-        f"{result.advantage:+.3f}",
+        f"{result.estimated:+.3f}",
         f"[{result.lower:+.3f}, {result.upper:+.3f}]",
         f"{result.correct}/{result.total}",
         f"{result.p_value:.3g}",
@@ -115,15 +121,54 @@ def _queries_spent(verdict: Verdict) -> str:
     )
 
 
+def power_line(verdict: Verdict) -> str:
+    """What the run could have detected, and, for an under-powered pass, what would.
+
+    Args:
+        verdict: the verdict.
+
+    Returns:
+        One line, e.g. "detectable advantage: 0.594 (power 0.8 at α=0.05, 3 cells); …".
+    """
+    cells = sum(len(bucket.adversaries) for bucket in verdict.buckets.values())
+    line = (
+        f"detectable advantage: {detectable_text(verdict.detectable)} (power 0.8 at "
+        f"α={verdict.alpha:g}, {cells} cell{'s' if cells != 1 else ''})"
+    )
+    note = power_note(verdict.to_dict())
+    return line if note is None else f"{line}; {note}"
+
+
+def _reading(verdict: Verdict) -> str:
+    """How to read the advantages: estimates, the population, the fitted adversaries."""
+    if verdict.acquisition == "disagreement":
+        estimate = "importance-weighted to the prompt list"
+    elif verdict.sequential:
+        estimate = "median-unbiased after the early stop (k/n is in correct/n)"
+    else:
+        estimate = "k/n"
+    fits = (
+        "each adversary fitted once on its training pairs"
+        if verdict.frozen
+        else "learned adversaries refitted each round"
+    )
+    return (
+        f"population: {population_words(verdict.population, verdict.prompts)}; advantages are "
+        f"{estimate}; {fits}"
+    )
+
+
 def _certificate(where: str, bound: Certificate, epsilon: float | None) -> str:
     verdict = ""
     if epsilon is not None:
         verdict = " (≤ ε: certified)" if bound.advantage_upper <= epsilon else " (above ε)"
     return (
-        f"white-box certificate ({where}): mean per-query TV {bound.tv:.3f} ≤ "
-        f"{bound.tv_upper:.3f} over {bound.samples} teacher samples, so no adversary's pairwise "
-        f"advantage exceeds {bound.advantage_upper:.3f}{verdict}, nor its advantage from "
-        f"q={bound.queries} queries {bound.queries_upper:.3f} (confidence {1 - bound.alpha:g})"
+        f"white-box certificate ({where}): the best possible adversary's advantage "
+        f"{bound.advantage:.3f} ≤ {bound.advantage_upper:.3f} over {bound.samples} pairs scored "
+        f"by both models, so no adversary's advantage exceeds it{verdict}; mean per-query TV "
+        f"{bound.tv:.3f} ≤ {bound.tv_upper:.3f}, so no adversary's advantage from "
+        f"q={bound.queries} queries exceeds {bound.queries_upper:.3f} (confidence "
+        f"{1 - bound.alpha:g} each)"
     )
 
 
@@ -137,9 +182,10 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
 
     Returns:
         The headline (naming the buckets that gave the student away), the decision's parameters
-        and budget use (for a sequential game: queries spent of the budget, and rounds), one row
-        per (bucket, adversary) with advantage, interval, k/n, p-value and seconds, the
-        adversaries that did not play and why, the white-box certificates, and the most
+        and budget use (for a sequential game: queries spent of the budget, and rounds), the
+        population and how to read the advantages, the detectable advantage, one row per
+        (bucket, adversary) with advantage, interval, k/n, p-value, seconds and the cell's word,
+        the adversaries that did not play and why, the white-box certificates, and the most
         confident pairs of the adversaries that matter. Text is valid Unicode whatever the
         models answered: prompts and completions are shown as ``repr`` excerpts, and a lone
         surrogate in any name is written as its ``\udXXX`` escape
@@ -152,6 +198,8 @@ def format_verdict(verdict: Verdict, teacher: str, student: str) -> str:
         f"mode={verdict.mode} ε={'/'.join(f'{e:g}' for e in epsilons)} α={verdict.alpha:g} "
         f"seed={verdict.seed}; spent {_queries_spent(verdict)}, {verdict.seconds:.2f}s of "
         f"adversary compute (+{verdict.generation_seconds:.2f}s generation)",
+        _reading(verdict),
+        power_line(verdict),
         _COLUMNS.format(
             "capability",
             "adversary",

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_bbi.report.document import cell_status, interval, signed, verdict_cells
+from pytest_bbi.report.document import cell_word, estimated, interval, signed, verdict_cells
 from pytest_bbi.report.escaping import escape_attr, escape_text
 
 # Okabe–Ito colours, without the yellow that vanishes on white.
@@ -118,7 +118,7 @@ def advantage_plot(verdict: Mapping[str, Any]) -> str:
     scored = [result for _, result in verdict_cells(verdict)]
     items = [(name, f'fill="{colors[name]}"') for name in names]
     if any(result["rejected"] for result in scored):
-        items.append(("rejects H0", f'fill="#fff" {_REJECTED}'))
+        items.append(("distinguishable", f'fill="#fff" {_REJECTED}'))
     if any(result["timed_out"] for result in scored):
         items.append(("timed out", 'fill="#fff" stroke="#333"'))
     legend_top = bottom + (84 if rotate else 44)
@@ -142,13 +142,13 @@ def _cell(
 ) -> list[str]:
     """One (bucket, adversary) cell: a whisker from lower to upper, its caps and the point."""
     color = colors[result["name"]]
-    top, low, point = _y(result["upper"]), _y(result["lower"]), _y(result["advantage"])
-    status = cell_status(result, bucket["epsilon"])
+    top, low, point = _y(result["upper"]), _y(result["lower"]), _y(estimated(result))
+    status = cell_word(result)
     classes = "cell timed-out" if result["timed_out"] else "cell"
     fill = "#fff" if result["timed_out"] else color
     outline, radius = (_REJECTED, 6.5) if result["rejected"] else (f'stroke="{color}"', 5.0)
     tip = (
-        f"{bucket['name']} / {result['name']}: advantage {signed(result['advantage'])} "
+        f"{bucket['name']} / {result['name']}: advantage {signed(estimated(result))} "
         f"{interval(result['lower'], result['upper'])}, "
         f"{result['correct']}/{result['total']} correct, {status}"
     )

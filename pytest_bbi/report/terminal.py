@@ -7,14 +7,18 @@ from typing import Any
 
 from pytest_bbi.report.document import (
     calibration_rows,
-    cell_status,
+    cell_word,
+    detectable_text,
+    estimated,
     interval,
+    power_note,
     recommendation,
     short_nodeid,
     signed,
     sorted_entries,
     verdict_cells,
 )
+from pytest_bbi.verdict import population_words
 
 _HEADER = (
     "test",
@@ -24,10 +28,11 @@ _HEADER = (
     "[lower, upper]",
     "n",
     "verdict",
+    "detectable",
     "queries",
     "seconds",
 )
-_RIGHT_ALIGNED = frozenset({"advantage", "n", "queries", "seconds"})
+_RIGHT_ALIGNED = frozenset({"advantage", "n", "detectable", "queries", "seconds"})
 
 
 def summary_table(entries: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -38,19 +43,22 @@ def summary_table(entries: Sequence[Mapping[str, Any]]) -> list[str]:
 
     Returns:
         A header line and one aligned row per cell, tests sorted by node id; each row gives the
-        advantage, its interval, correct/total, the verdict (``rejects``, ``within ε``, ``no
-        evidence`` or ``timed out``), the bucket's queries and the adversary's seconds. An
-        empty list when no test recorded a verdict.
+        estimated advantage, its interval, correct/total, the cell's word
+        (:data:`~pytest_bbi.verdict.CellStatus`: ``distinguishable``, ``within ε``,
+        ``undetected`` or ``timed out``), the bucket's detectable advantage (power 0.8), the
+        bucket's queries and the adversary's seconds; then one line per verdict
+        (:func:`power_lines`). An empty list when no test recorded a verdict.
     """
     rows = [
         (
             short_nodeid(str(entry["nodeid"])),
             str(bucket["name"]),
             str(result["name"]),
-            signed(result["advantage"]),
+            signed(estimated(result)),
             interval(result["lower"], result["upper"]),
             f"{result['correct']}/{result['total']}",
-            cell_status(result, bucket["epsilon"]),
+            cell_word(result),
+            detectable_text(bucket["detectable"]),
             str(bucket["queries"]),
             f"{result['seconds']:.2f}",
         )
@@ -69,7 +77,34 @@ def summary_table(entries: Sequence[Mapping[str, Any]]) -> list[str]:
         ]
         return "  ".join(parts).rstrip()
 
-    return [line(_HEADER), *(line(row) for row in rows)]
+    return [line(_HEADER), *(line(row) for row in rows), *power_lines(entries)]
+
+
+def power_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per verdict: its decision, population and detectable advantage.
+
+    Args:
+        entries: the session's test entries (as given to :func:`build_report`).
+
+    Returns:
+        Per verdict, e.g. ``test_x.py::test_y: undetected over the 50 prompts given …;
+        detectable advantage 0.594``, with the under-powered note when it applies.
+    """
+    lines = []
+    for entry in sorted_entries(entries):
+        verdicts = entry["verdicts"]
+        for number, verdict in enumerate(verdicts, start=1):
+            test = short_nodeid(str(entry["nodeid"]))
+            if len(verdicts) > 1:
+                test += f" (verdict {number} of {len(verdicts)})"
+            line = (
+                f"{test}: {verdict['decision']} over "
+                f"{population_words(verdict['population'], verdict['prompts'])}; detectable "
+                f"advantage {detectable_text(verdict['detectable'])}"
+            )
+            note = power_note(verdict)
+            lines.append(line if note is None else f"{line}; {note}")
+    return lines
 
 
 def calibration_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:

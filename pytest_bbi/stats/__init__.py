@@ -5,7 +5,6 @@ whichever module owns it:
 
 - :mod:`~pytest_bbi.stats.binomial`: exact binomial tests, Clopper–Pearson and Chernoff bounds.
 - :mod:`~pytest_bbi.stats.family`: Holm's step-down and the intersection–union test.
-- :mod:`~pytest_bbi.stats.mixture`: the normal-mixture confidence sequence (the first engine's).
 - :mod:`~pytest_bbi.stats.sequential`: exact group-sequential designs with alpha spending.
 - :mod:`~pytest_bbi.stats.stagewise`: their power, conditional power and point estimate.
 - :mod:`~pytest_bbi.stats.betting`: betting confidence sequences for importance-weighted pairs.
@@ -31,12 +30,6 @@ from pytest_bbi.stats.binomial import (
     to_advantage,
 )
 from pytest_bbi.stats.family import FamilyDecision, holm, holm_adjusted, intersection_union
-from pytest_bbi.stats.mixture import (
-    anytime_p_value,
-    confidence_sequence,
-    confidence_sequence_radius,
-    pairs_to_decide_sequentially,
-)
 from pytest_bbi.stats.power import (
     MAX_PLANNED_QUERIES,
     MAX_SEQUENTIAL_QUERIES,
@@ -70,7 +63,6 @@ from pytest_bbi.stats.stagewise import (
     operating_characteristics,
 )
 from pytest_bbi.stats.whitebox import (
-    advantage_bound_from_tv,
     pairwise_tv_terms,
     queries_bound_from_tv,
     tv_terms,
@@ -90,9 +82,7 @@ __all__ = [
     "ThresholdSelection",
     "ThresholdTest",
     "accuracy_threshold",
-    "advantage_bound_from_tv",
     "alpha_spending",
-    "anytime_p_value",
     "betting_lower_bound",
     "betting_p_value",
     "betting_upper_bound",
@@ -101,8 +91,6 @@ __all__ = [
     "clopper_pearson_lower",
     "clopper_pearson_upper",
     "conditional_power",
-    "confidence_sequence",
-    "confidence_sequence_radius",
     "critical_count",
     "detectable_advantage",
     "fixed_n_power",
@@ -117,7 +105,6 @@ __all__ = [
     "median_unbiased_accuracy",
     "operating_characteristics",
     "pairs_to_certify",
-    "pairs_to_decide_sequentially",
     "pairwise_tv_terms",
     "per_prompt_rows",
     "queries_bound_from_tv",

@@ -55,9 +55,9 @@ def pairwise_tv_terms(
     term (1 − S(a)T(b)/(T(a)S(b)))₊ ∈ [0, 1] has mean TV(T⊗S, S⊗T) given x, and averaged over
     prompts x ~ D, the optimal pairwise advantage E_x TV(T⊗S, S⊗T). This is the exact quantity
     the game measures; the older route through the single-sample total variation δ̄,
-    :func:`advantage_bound_from_tv` = 1 − (1 − δ̄)², only bounds it and is up to about twice as
-    large for small differences. An upper confidence bound on the mean of these terms
-    (:func:`~pytest_bbi.stats.mean_upper_bound` for independent pairs, or
+    1 − (1 − δ̄)² (:func:`queries_bound_from_tv` with q = 2: a pair is two samples), only bounds
+    it and is up to about twice as large for small differences. An upper confidence bound on the
+    mean of these terms (:func:`~pytest_bbi.stats.mean_upper_bound` for independent pairs, or
     :func:`~pytest_bbi.stats.betting_upper_bound` for pairs collected sequentially or under
     importance weights) bounds the advantage of every adversary at once.
 
@@ -103,27 +103,6 @@ def pairwise_tv_terms(
         log_ratio = (log_sa + log_tb) - (log_ta + log_sb)
         terms.append(max(0.0, -math.expm1(min(log_ratio, 0.0))))
     return terms
-
-
-def advantage_bound_from_tv(tv: float) -> float:
-    """The most advantage any adversary can have in one pairwise game of total variation ``tv``.
-
-    A pair shows one teacher and one student completion in random order, so it is a sample of
-    T⊗S or of S⊗T; coupling each coordinate maximally gives TV(T⊗S, S⊗T) ≤ 1 − (1 − δ)², and
-    the bound is attained (e.g. T uniform on {a, b}, S uniform on {b, c}). By concavity it also
-    bounds the average advantage over prompts with mean total variation ``tv``.
-
-    Args:
-        tv: a (bound on the mean) per-query total variation δ, in [0, 1].
-
-    Returns:
-        1 − (1 − δ)², in [0, 1].
-
-    Raises:
-        ValueError: If ``tv`` is outside [0, 1].
-    """
-    tv = check_probability(tv, "tv")
-    return 1.0 - (1.0 - tv) ** 2
 
 
 def queries_bound_from_tv(tv: float, queries: int) -> float:

@@ -169,6 +169,9 @@ def test_production_traces_guide(
 def test_options_reference_ini_example_is_accepted(pytester: pytest.Pytester) -> None:
     (ini,) = _blocks("reference/options.md", "ini")
     pytester.makeini(ini)
+    for role in ("teacher", "student"):  # the folders the example names, as a user has them
+        pytester.path.joinpath("models", role).mkdir(parents=True)
+        pytester.path.joinpath("models", role, "config.json").write_text("{}")
     pytester.makepyfile(
         test_marked="""
         import pytest

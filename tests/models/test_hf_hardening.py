@@ -88,6 +88,7 @@ def test_a_completion_that_is_not_unicode_scores_minus_infinity(sampler):
     ids=["cut", "junk"],
 )
 def test_a_damaged_gguf_file_is_named_with_the_fix(tmp_path, monkeypatch, content):
+    pytest.importorskip("gguf", reason="reading GGUF needs the [gguf] extra")
     monkeypatch.setenv("BBI_MODEL_CACHE", str(tmp_path / "converted"))
     checkpoint = tmp_path / "model.gguf"
     checkpoint.write_bytes(content)

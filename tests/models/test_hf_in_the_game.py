@@ -20,8 +20,10 @@ def test_teacher_against_its_own_weights_passes(tiny_teacher_dir):
 
 
 def test_student_with_a_tic_is_caught_and_shown(tiny_teacher_dir, tiny_student_dir):
-    teacher = load(f"hf:{tiny_teacher_dir}", name="teacher", max_new_tokens=24)
-    student = load(f"hf:{tiny_student_dir}", name="tic", max_new_tokens=24)
+    # The shown pairs are sampled text: pinned to the CPU so a GPU's other numerics (and so
+    # other samples) cannot change which pairs the message shows.
+    teacher = load(f"hf:{tiny_teacher_dir}", name="teacher", max_new_tokens=24, device="cpu")
+    student = load(f"hf:{tiny_student_dir}", name="tic", max_new_tokens=24, device="cpu")
     with pytest.raises(bbi.Distinguishable, match="Chee") as failure:
         bbi.assert_indistinguishable(teacher, student, PROMPTS, budget=BUDGET, epsilon=0.2, seed=3)
     assert failure.value.verdict.advantage > 0.5

@@ -13,7 +13,8 @@ def test_identical_passes_and_tic_fails_with_the_message(user_project, workers):
             "*Distinguishable: student 'tic-student' is distinguishable from teacher 'teacher'"
             " on capability 'style'*",
             "*mode=detect ε=0.1 α=0.05 seed=7; spent 300 queries*",
-            "*style *stylometric *+0.* [+0.*, +0.*] *1*/150 *rejects H0",
+            "*detectable advantage: 0.* (power 0.8 at α=0.05, 3 cells)*",
+            "*style *stylometric *+0.* [+0.*, +0.*] *1*/150 *distinguishable",
             "*style *embedding*/150*",
             "*stylometric (style): the held-out pairs it was most sure of",
             "*1. prompt:  'Question *",

@@ -1,6 +1,7 @@
 """The end-of-session table (once, merged across xdist workers) and the JSON and HTML reports."""
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -58,11 +59,16 @@ def test_summary_once_with_every_worker_results_and_valid_reports(project, worke
         [
             "*bbi: behavioral verdicts (seed=3)*",
             "*test_code_twin*code*stylometric*",
-            "*test_factual_tic*factual*stylometric*rejects*",
+            "*test_factual_tic*factual*stylometric*distinguishable*",
             "*test_style_twin*style*stylometric*",
+            "*test_factual_tic: distinguishable over the 50 prompts given*; detectable*",
+            "*test_style_twin: undetected over the 50 prompts given*; detectable advantage 0.*",
         ],
         consecutive=False,
     )
+    header = next(line for line in result.outlines if line.startswith("test "))
+    assert header.split()[-3:] == ["detectable", "queries", "seconds"]
+    assert not re.search(r"(?<!assert_)indistinguishable", output)
     report = json.loads((project.path / "out" / "report.json").read_text())
     jsonschema.validate(report, report_schema())
     assert report["seed"] == 3
@@ -75,7 +81,12 @@ def test_summary_once_with_every_worker_results_and_valid_reports(project, worke
     }
     assert tests["test_factual_tic"]["outcome"] == "failed"
     assert tests["test_fingerprint"]["fingerprints"][0]["kind"] == "model"
+    twin = tests["test_style_twin"]["verdicts"][0]
+    assert twin["decision"] == "undetected"
+    assert 0 < twin["detectable"] < 1
     html = (project.path / "out" / "report.html").read_text()
+    assert f"detectable advantage {twin['detectable']:.3f}" in html
+    assert not re.search(r"(?<!assert_)indistinguishable", html)
     assert "<svg" in html
     assert "http://" not in html
     assert "https://" not in html

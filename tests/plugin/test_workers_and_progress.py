@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 SLOW_MODELS = """
@@ -98,9 +100,9 @@ def test_a_bad_progress_value_is_a_usage_error(pytester):
     ("visible", "spec", "device", "workers"),
     [
         ("0", "hf:models/teacher", "", 1),  # one GPU, in-process model: one worker
-        ("0", "openai:m@http://127.0.0.1:1/v1", "", 2),  # served model: xdist's own choice
-        ("0", "hf:models/teacher", "cpu", 2),  # --bbi-device=cpu: no GPU to protect
-        ("", "hf:models/teacher", "", 2),  # no GPU
+        ("0", "openai:m@http://127.0.0.1:1/v1", "", None),  # served model: xdist's own choice
+        ("0", "hf:models/teacher", "cpu", None),  # --bbi-device=cpu: no GPU to protect
+        ("", "hf:models/teacher", "", None),  # no GPU: xdist's own choice
     ],
 )
 def test_n_auto_is_capped_by_visible_gpus_for_in_process_models(
@@ -110,9 +112,18 @@ def test_n_auto_is_capped_by_visible_gpus_for_in_process_models(
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "")
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS")
     pytester.makepyfile(test_nothing="def test_one():\n    pass\n")
+    # The worker count is decided before any model loads; the folder only has to pass the
+    # startup check (a config.json), no weights are read.
+    pytester.mkdir("models").joinpath("teacher").mkdir()
+    pytester.path.joinpath("models", "teacher", "config.json").write_text("{}")
     options = ["-n", "auto", "-p", "xdist", f"--bbi-teacher={spec}"]
     if device:
         options.append(f"--bbi-device={device}")
     result = pytester.runpytest_subprocess(*options)
     result.assert_outcomes(passed=1)
+    if workers is None:  # what xdist itself picks on this machine (its core count)
+        from xdist.plugin import pytest_xdist_auto_num_workers
+
+        own_choice = SimpleNamespace(option=SimpleNamespace(numprocesses="auto"))
+        workers = pytest_xdist_auto_num_workers(own_choice)  # type: ignore[arg-type]
     result.stdout.fnmatch_lines([f"*created: {workers}/{workers} worker*"])

@@ -424,7 +424,7 @@ def test_relation_fingerprint_skips_adversaries_that_timed_out_unscored():
     silent = BucketResult("code", True, 0.1, 200, 0.0, -1.0, 1.0, {"embedding": timed_out})
     verdict = Verdict(
         passed=True,
-        decision="indistinguishable",
+        decision="undetected",
         mode="detect",
         epsilon=0.1,
         alpha=0.05,

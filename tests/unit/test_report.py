@@ -30,7 +30,9 @@ RTL = "מה השעה? كم الساعة؟"
 ZERO_WIDTH = "pay\u200bpal \u202eevil"
 
 
-def _result(name, k, n, *, lower, upper, rejected=False, timed_out=False, examples=()):
+def _result(
+    name, k, n, *, lower, upper, rejected=False, within=False, timed_out=False, examples=()
+):
     return AdversaryResult(
         name=name,
         correct=k,
@@ -42,11 +44,12 @@ def _result(name, k, n, *, lower, upper, rejected=False, timed_out=False, exampl
         seconds=1.25,
         timed_out=timed_out,
         rejected=rejected,
+        within=within,
         examples=examples,
     )
 
 
-def _bucket(name, results, *, epsilon=0.1, queries=200):
+def _bucket(name, results, *, epsilon=0.1, queries=200, detectable=0.31):
     top = max(results, key=lambda r: r.advantage)
     return BucketResult(
         name=name,
@@ -57,6 +60,7 @@ def _bucket(name, results, *, epsilon=0.1, queries=200):
         lower=max(r.lower for r in results),
         upper=max(r.upper for r in results),
         adversaries={r.name: r for r in results},
+        detectable=detectable,
     )
 
 
@@ -78,7 +82,7 @@ def _distinguishable():
         "factual": _bucket(
             "factual",
             [
-                _result("stylometric", 50, 100, lower=-0.17, upper=0.17),
+                _result("stylometric", 50, 100, lower=-0.17, upper=0.17, within=True),
                 _result("embedding", 55, 100, lower=-0.08, upper=0.26),
             ],
             epsilon=0.2,
@@ -113,6 +117,9 @@ def _distinguishable():
         buckets=buckets,
         seed=1234,
         capability=None,
+        detectable=0.31,
+        detect_target=0.2,
+        prompts=150,
     )
 
 
@@ -129,7 +136,7 @@ def _inconclusive():
         ),
         _result("llm-judge", 0, 0, lower=-1.0, upper=1.0, timed_out=True),
     ]
-    bucket = _bucket("all", results, epsilon=0.15)
+    bucket = _bucket("all", results, epsilon=0.15, detectable=None)
     return Verdict(
         passed=False,
         decision="inconclusive",
@@ -147,6 +154,9 @@ def _inconclusive():
         seed=1234,
         capability="math",
         queries_to_decide=2400,
+        detectable=None,
+        detect_target=0.3,
+        prompts=40,
     )
 
 
@@ -201,7 +211,7 @@ def _validator():
 
 def test_report_is_sorted_plain_json_and_valid(report):
     assert report["schema"] == "pytest-bbi/report"
-    assert report["version"] == REPORT_SCHEMA_VERSION == 1
+    assert report["version"] == REPORT_SCHEMA_VERSION == 2
     assert [t["nodeid"] for t in report["tests"]] == sorted(t["nodeid"] for t in _entries())
     assert json.loads(json.dumps(report)) == report  # no tuples or other non-JSON containers
     _validator().validate(report)
@@ -296,7 +306,7 @@ def test_summary_table_is_empty_without_verdicts():
 
 def test_summary_table_has_one_aligned_row_per_test_bucket_adversary():
     lines = summary_table(_entries())
-    header, rows = lines[0], lines[1:]
+    header, rows = lines[0], lines[1:9]
     assert header.split() == [
         "test",
         "capability",
@@ -306,28 +316,29 @@ def test_summary_table_has_one_aligned_row_per_test_bucket_adversary():
         "upper]",
         "n",
         "verdict",
+        "detectable",
         "queries",
         "seconds",
     ]
-    assert len(rows) == 2 + 3 * 2
+    assert len(lines) == 1 + 2 + 3 * 2 + 2
     # columns line up: every column starts at the same offset on every line
     for column in ("capability", "adversary", "verdict"):
         start = header.index(column)
         assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows)
-    for column in ("queries", "seconds"):
+    for column in ("detectable", "queries", "seconds"):
         end = header.index(column) + len(column)
         assert all(row[end - 1] != " " and row[end : end + 1] in ("", " ") for row in rows)
 
     first = rows[0].split()
     assert first[:3] == ["test_distill.py::test_certify_math", "all", "stylometric"]
-    assert rows[1].split()[-4:] == ["timed", "out", "200", "1.25"]
+    assert rows[1].split()[-6:] == ["timed", "out", ">", "1", "200", "1.25"]
     cells = {tuple(row.split()[1:3]): row for row in rows[2:]}
     assert re.search(
-        r"\+0\.760  \[\+0\.620, \+0\.870\] +88/100  rejects +200 +1\.25$",
+        r"\+0\.760  \[\+0\.620, \+0\.870\] +88/100  distinguishable +0\.310 +200 +1\.25$",
         cells["robustness", "stylometric"],
     )
     assert "within ε" in cells["factual", "stylometric"]
-    assert "no evidence" in cells["style", "stylometric"]
+    assert "undetected" in cells["style", "stylometric"]
     assert all(
         row.split()[0] == "test_distill.py::test_student_matches[robust]" for row in rows[2:]
     )
@@ -374,10 +385,10 @@ def test_html_plots_one_whisker_per_bucket_and_adversary_with_the_epsilon_line(r
 
 def test_html_legend_explains_rejected_and_timed_out_cells(report):
     certify, detect = re.findall(r'<g class="legend">.*?</g>', render_html(report), re.DOTALL)
-    assert ">rejects H0</text>" in detect
+    assert ">distinguishable</text>" in detect
     assert ">timed out</text>" not in detect
     assert ">timed out</text>" in certify
-    assert ">rejects H0</text>" not in certify
+    assert ">distinguishable</text>" not in certify
 
 
 def test_html_turns_crowded_bucket_labels():
@@ -495,3 +506,129 @@ def test_the_advantage_plot_draws_one_cell_per_result_and_one_line_per_epsilon_r
     epsilons = [bucket["epsilon"] for bucket in verdict["buckets"].values()]
     runs = 1 + sum(a != b for a, b in itertools.pairwise(epsilons))
     assert svg.count('<line class="epsilon"') == runs
+
+
+# -- the vocabulary: detectable, under-powered, the population -----------------------------------
+
+
+def _underpowered_pass():
+    result = _result("stylometric", 13, 24, lower=-0.4, upper=0.45)
+    bucket = _bucket("all", [result], detectable=0.594)
+    return dataclasses.replace(
+        _inconclusive(),
+        passed=True,
+        decision="undetected",
+        mode="detect",
+        epsilon=0.1,
+        adversaries=bucket.adversaries,
+        buckets={"all": bucket},
+        queries=48,
+        queries_to_decide=None,
+        detectable=0.594,
+        detect_target=0.2,
+        underpowered=True,
+        queries_for_power=1225,
+        prompts=24,
+    )
+
+
+def _outputs(verdict, outcome="passed"):
+    from pytest_bbi.report import format_verdict
+
+    entry = {
+        "nodeid": "t.py::aa",
+        "outcome": outcome,
+        "verdicts": [verdict.to_dict()],
+        "fingerprints": [],
+    }
+    document = build_report([entry], seed=0, plugin_version="0.1.0")
+    _validator().validate(document)
+    return {
+        "message": format_verdict(verdict, "teacher", "student"),
+        "terminal": "\n".join(summary_table([entry])),
+        "json": json.dumps(document, ensure_ascii=False),
+        "html": render_html(document),
+    }
+
+
+def test_an_under_powered_pass_says_so_with_the_queries_it_would_need_everywhere():
+    outputs = _outputs(_underpowered_pass())
+    for name, text in outputs.items():
+        assert "0.594" in text, name
+        assert not re.search(r"(?<!assert_)indistinguishable", text), name
+    for name in ("message", "terminal", "html"):
+        assert "under-powered" in outputs[name], name
+        assert "1225 queries would detect 0.2" in outputs[name], name
+    assert "undetected over the 24 prompts given, each weighted equally" in outputs["terminal"]
+    assert outputs["message"].startswith("no adversary detected student 'student'")
+    assert "population: the 24 prompts given" in outputs["message"]
+    assert '<span class="decision decision-undetected">undetected</span>' in outputs["html"]
+    document = json.loads(outputs["json"])
+    verdict = document["tests"][0]["verdicts"][0]
+    assert (verdict["detectable"], verdict["underpowered"], verdict["queries_for_power"]) == (
+        0.594,
+        True,
+        1225,
+    )
+
+
+def test_a_well_powered_pass_and_a_traffic_population_read_as_such():
+    verdict = dataclasses.replace(
+        _underpowered_pass(),
+        detectable=0.18,
+        underpowered=False,
+        queries_for_power=None,
+        population="traffic",
+        prompts=2400,
+    )
+    outputs = _outputs(verdict)
+    for name in ("message", "terminal", "html"):
+        assert "under-powered" not in outputs[name], name
+        assert "0.180" in outputs[name], name
+    assert "the traffic the 2400 prompts given were sampled from" in outputs["terminal"]
+    assert "population: the traffic the 2400 prompts given" in outputs["message"]
+
+
+def test_cell_words_are_the_one_vocabulary():
+    from pytest_bbi.verdict import cell_status
+
+    assert cell_status(timed_out=True, rejected=True, within=False) == "timed out"
+    assert cell_status(timed_out=False, rejected=True, within=False) == "distinguishable"
+    assert cell_status(timed_out=False, rejected=False, within=True) == "within ε"
+    assert cell_status(timed_out=False, rejected=False, within=False) == "undetected"
+    schema = json.dumps(report_schema(), ensure_ascii=False)
+    assert not re.search(r"(?<!assert_)indistinguishable", schema)
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["fixed-n", "sequential"])
+def test_an_a_a_pass_prints_what_it_could_detect_in_all_four_outputs(sequential):
+    """Issue 15, must-show 7, through the real game: one adversary, ε = 0.1, the student the
+    teacher itself. At 48 queries the pass could only have detected an advantage of about 0.6
+    (under-powered), at 2000 one below 0.2."""
+    from engine_scenarios import TEACHER, TicAdversary
+    from scripted import PROMPTS
+
+    import pytest_bbi as bbi
+
+    def played(queries):
+        budget = bbi.Budget(queries=queries, adversaries=[TicAdversary()], sequential=sequential)
+        return bbi.assert_indistinguishable(
+            TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.1, seed=1
+        )
+
+    small, large = played(48), played(2000)
+    assert (small.decision, large.decision) == ("undetected", "undetected")
+    assert small.detectable >= 0.4
+    assert small.underpowered
+    assert large.detectable <= 0.2
+    assert not large.underpowered
+    for verdict in (small, large):
+        outputs = _outputs(verdict)
+        for name in ("message", "terminal", "html"):
+            assert f"detectable advantage {verdict.detectable:.3f}" in outputs[name].replace(
+                "detectable advantage: ", "detectable advantage "
+            ), name
+        document = json.loads(outputs["json"])
+        assert document["tests"][0]["verdicts"][0]["detectable"] == verdict.detectable
+        for name, text in outputs.items():
+            assert not re.search(r"(?<!assert_)indistinguishable", text), name

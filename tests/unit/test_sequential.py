@@ -6,6 +6,7 @@ guarantee holds with equality, a test fails with probability below 0.2%.
 
 import itertools
 import math
+import random
 from functools import partial
 
 import pytest
@@ -14,11 +15,14 @@ from verdicts import without_timings
 
 import pytest_bbi as bbi
 from pytest_bbi.game.acquisition import (
-    EXPLORATION_WEIGHT,
+    DISAGREEMENT_SHARE,
+    WEIGHT_BOUND,
     PromptHistory,
     Round,
+    held_out_looks,
     next_queries,
     plan_queries,
+    propensities,
     schedule,
 )
 from pytest_bbi.models import from_callable
@@ -224,7 +228,8 @@ def test_certify_without_enough_budget_is_inconclusive_and_estimates_the_queries
             TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.1, mode="certify", seed=1
         )
     verdict = failure.value.verdict
-    assert verdict.queries == verdict.budget_queries == 200
+    assert verdict.budget_queries == 200
+    assert verdict.queries <= 200  # stops once it can no longer certify
     assert verdict.queries_to_decide is not None
     assert verdict.queries_to_decide > 200
 
@@ -254,8 +259,9 @@ def test_adversaries_train_on_a_growing_set_and_are_never_scored_on_training_pai
         queries=400, adversaries=[recorder], sequential=True, acquisition=acquisition
     )
     verdict = bbi.assert_indistinguishable(
-        _unique("a"), _unique("b"), PROMPTS, budget=budget, epsilon=0.5, seed=2
+        _unique("a"), _unique("b"), PROMPTS, budget=budget, epsilon=0.0, seed=2
     )
+    assert not verdict.frozen
     assert verdict.rounds == len(recorder.calls) > 1
     trained = [{(pair.teacher, pair.student) for pair in train} for train, _ in recorder.calls]
     assert all(earlier < later for earlier, later in itertools.pairwise(trained))
@@ -264,6 +270,56 @@ def test_adversaries_train_on_a_growing_set_and_are_never_scored_on_training_pai
     assert all(pairs.isdisjoint(every_training_pair) for pairs in scored)
     assert sum(len(pairs) for pairs in scored) == len(set().union(*scored))
     assert verdict.adversaries["length"].total == sum(len(pairs) for pairs in scored)
+
+
+@pytest.mark.parametrize("acquisition", ["stratified", "disagreement"])
+def test_certify_fits_each_adversary_once_on_its_whole_training_share(acquisition):
+    """The certificate speaks for the adversary trained on every training pair: they all come
+    in the first round, and every later round decides new held-out pairs with the same fit
+    (plus the first round's first trial, to check that the fit did not change)."""
+    recorder = Recorder(LengthAdversary())
+    budget = bbi.Budget(
+        queries=1000, adversaries=[recorder], sequential=True, acquisition=acquisition
+    )
+    verdict = _verdict(_unique("a"), budget, epsilon=0.5, mode="certify", seed=2)
+    assert verdict.frozen
+    assert verdict.rounds == len(recorder.calls) > 1
+    first_train, first_trials = recorder.calls[0]
+    assert len(first_train) == 500
+    probe = first_trials[0]
+    for train, trials in recorder.calls[1:]:
+        assert train == first_train
+        assert trials[-1] == probe
+    scored = [t for _, trials in recorder.calls for t in trials]
+    held_out = {frozenset((t.first, t.second)) for t in scored}
+    assert held_out.isdisjoint({frozenset((p.teacher, p.student)) for p in first_train})
+    assert verdict.adversaries["length"].total == len(scored) - (len(recorder.calls) - 1)
+
+
+class Refitting:
+    """Fits anew, with fresh randomness, on every call: not one adversary across rounds."""
+
+    name = "refitting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def decide(self, train, trials, deadline):
+        self.calls += 1
+        rng = random.Random(self.calls)
+        return [rng.random() for _ in trials]
+
+
+def test_certify_refuses_an_adversary_whose_fit_changes_between_rounds():
+    budget = bbi.Budget(queries=600, adversaries=[Refitting()], sequential=True)
+    with pytest.raises(bbi.AdversaryError, match="deterministic function of the training"):
+        bbi.assert_indistinguishable(
+            TEACHER, TEACHER, PROMPTS, budget=budget, epsilon=0.3, mode="certify", seed=1
+        )
+    fixed_n = bbi.Budget(queries=600, adversaries=[Refitting()])
+    _verdict(TEACHER, fixed_n, epsilon=0.3, mode="certify", seed=1)  # one fit: nothing to check
+    detect = bbi.Budget(queries=600, adversaries=[Refitting()], sequential=True)
+    _verdict(TEACHER, detect, epsilon=0.3, seed=1)  # detect may refit
 
 
 @pytest.mark.parametrize("acquisition", ["stratified", "disagreement"])
@@ -289,47 +345,82 @@ def test_stratified_rounds_ask_exactly_the_fixed_n_plan_in_order():
     history = PromptHistory()
     asked = []
     for index, round_ in enumerate(schedule(300, 0.5, sequential=True)):
-        queries = next_queries(
-            "stratified", PROMPTS, plan, round_.queries, history, 8, "all", index
-        )
-        history.record_queries(queries)
-        asked += queries
+        draw = next_queries("stratified", PROMPTS, plan, round_.queries, history, 8, "all", index)
+        assert draw.weights == [1.0] * round_.queries
+        history.record_queries(draw.queries)
+        asked += draw.queries
     assert asked == plan
 
 
-def test_disagreement_guided_rounds_draw_telling_prompts_more_often_with_fresh_samples():
+def test_disagreement_guided_rounds_draw_telling_prompts_more_often_with_known_weights():
     telling = PROMPTS[:10]
     plan = plan_queries(PROMPTS, 2000, run_seed=8, stratum="all")
     history = PromptHistory()
     first = next_queries("disagreement", PROMPTS, plan, 100, history, 8, "all", 0)
-    assert first == plan[:100]
-    history.record_queries(first)
+    assert first.weights == [1.0] * 100  # no evidence yet: uniform draws, π = d
+    history.record_queries(first.queries)
     history.record_evidence(PROMPTS, [0.5 if p in telling else -0.2 for p in PROMPTS])
     assert history.disagreement(telling[0]) == 0.5
     assert history.disagreement(PROMPTS[-1]) == 0.0
+    chances = propensities(PROMPTS, history)
+    assert sum(chances.values()) == pytest.approx(1.0)
+    # half the draws follow the evidence (all on the telling fifth), half stay uniform
+    assert chances[telling[0]] == pytest.approx(0.5 / 50 + 0.5 / 10)
+    assert min(chances.values()) == pytest.approx((1 - DISAGREEMENT_SHARE) / 50)
     later = next_queries("disagreement", PROMPTS, plan, 1000, history, 8, "all", 1)
-    share = sum(query.prompt in telling for query in later) / len(later)
-    expected = 10 * (EXPLORATION_WEIGHT + 0.5) / (10 * 0.55 + 40 * EXPLORATION_WEIGHT)
-    assert share == pytest.approx(expected, abs=0.05)
-    assert {query.prompt for query in later} == set(PROMPTS)  # every prompt keeps a chance
+    share = sum(query.prompt in telling for query in later.queries) / 1000
+    assert share == pytest.approx(0.5 * 0.2 + 0.5, abs=0.05)
+    assert {query.prompt for query in later.queries} == set(PROMPTS)  # every prompt keeps a chance
+    for query, weight in zip(later.queries, later.weights, strict=True):
+        assert weight == pytest.approx((1 / 50) / chances[query.prompt])
+        assert weight <= WEIGHT_BOUND
     indices = {}
-    for query in [*first, *later]:
+    for query in [*first.queries, *later.queries]:
         assert query.sample_index == indices.get(query.prompt, 0)
         indices[query.prompt] = query.sample_index + 1
     assert later == next_queries("disagreement", PROMPTS, plan, 1000, history, 8, "all", 1)
     assert later != next_queries("disagreement", PROMPTS, plan, 1000, history, 8, "all", 2)
 
 
-def test_schedule_grows_geometrically_and_spends_the_budget():
-    rounds = schedule(1000, 0.5, sequential=True)
-    cumulative = [sum(r.queries for r in rounds[: i + 1]) for i in range(len(rounds))]
-    assert cumulative[0] == 63
-    assert cumulative[-1] == 1000
-    assert all(1.4 < b / a <= 1.6 for a, b in itertools.pairwise(cumulative[:-1]))
-    assert all(r.held_out >= 1 for r in rounds)
-    assert schedule(1000, 0.5, sequential=False)[0].train == 500
+def test_importance_weights_make_the_reweighted_draws_speak_for_the_prompt_list():
+    """E[Z·d/π] over π-draws is the accuracy averaged over the list, whatever π is."""
+    history = PromptHistory()
+    history.record_evidence(PROMPTS, [0.4 if index < 10 else 0.0 for index in range(50)])
+    accuracy = {prompt: 1.0 if index < 10 else 0.5 for index, prompt in enumerate(PROMPTS)}
+    chances = propensities(PROMPTS, history)
+    weighted = sum(chances[p] * accuracy[p] * (1 / 50) / chances[p] for p in PROMPTS)
+    unweighted = sum(chances[p] * accuracy[p] for p in PROMPTS)
+    assert weighted == pytest.approx(sum(accuracy.values()) / 50) == pytest.approx(0.6)
+    assert unweighted > 0.7  # what the reweighted draws alone would report
+
+
+def test_a_repeated_prompt_counts_as_often_as_it_appears_in_the_list():
+    listed = ["a", "a", "b", "c"]
+    assert propensities(listed, PromptHistory()) == {"a": 0.5, "b": 0.25, "c": 0.25}
+
+
+def test_held_out_looks_are_the_same_in_both_modes_and_certify_trains_first():
+    detect = schedule(1000, 0.5, sequential=True)
+    certify = schedule(1000, 0.5, sequential=True, frozen=True)
+    looks = held_out_looks(500, sequential=True)
+    assert looks[0] == 32
+    assert looks[-1] == 500
+    assert all(1.4 < b / a <= 1.6 for a, b in itertools.pairwise(looks[:-1]))
+    for rounds in (detect, certify):
+        assert list(itertools.accumulate(r.held_out for r in rounds)) == looks
+        assert sum(r.queries for r in rounds) == 1000
+        assert sum(r.train for r in rounds) == 500
+    assert certify[0].train == 500
+    assert all(r.train == 0 for r in certify[1:])
+    trained = list(itertools.accumulate(r.train for r in detect))
+    assert all(0 < t <= 500 * look / 500 for t, look in zip(trained, looks, strict=True))
+
+
+def test_schedule_spends_the_budget_in_one_round_at_fixed_n():
+    assert schedule(1000, 0.5, sequential=False) == [Round(1000, 500)]
+    assert schedule(1000, 0.5, sequential=False, frozen=True) == [Round(1000, 500)]
     assert [(r.queries, r.train) for r in schedule(2, 0.5, sequential=True)] == [(2, 1)]
-    assert schedule(5, 0.9, sequential=True)[0] == Round(queries=2, train=1)
+    assert schedule(5, 0.9, sequential=True) == [Round(5, 4)]
 
 
 @pytest.mark.parametrize(

@@ -202,6 +202,9 @@ def test_refitting_adversaries_below_p0_keep_the_level(adaptive: bool) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+FIRST_ENGINE_POWER = 0.388
+
+
 def test_power_at_1000_queries_beats_fixed_n_on_pairs_and_the_old_sequence_on_power() -> None:
     accuracy = 0.56
     design = group_sequential_design(LOOKS_1000, 0.5, ALPHA)
@@ -214,15 +217,9 @@ def test_power_at_1000_queries_beats_fixed_n_on_pairs_and_the_old_sequence_on_po
     simulated = _crossed_by(design, paths, np.full(GAMES, len(LOOKS_1000) - 1)).mean()
     assert abs(simulated - exact.power) <= 3 * math.sqrt(exact.power * (1 - exact.power) / GAMES)
 
-    # the first engine: a two-sided normal-mixture sequence, rejecting when its lower end passes
-    # ½ and stopping when decided either way
-    looks = np.asarray(LOOKS_1000)
-    radius = np.array([stats.confidence_sequence_radius(int(n), ALPHA, 502) for n in looks])
-    rejects = paths / looks - radius > 0.5
-    settled = rejects | (paths / looks + radius <= 0.5)
-    stop = np.where(settled.any(axis=1), settled.argmax(axis=1), len(looks) - 1)
-    old_power = rejects[np.arange(GAMES), stop].mean()
-    assert old_power < 0.5 < exact.power
+    # the first engine, a two-sided normal-mixture confidence sequence, had power 0.388 here
+    # (measured on these looks before it was removed; issue 15 reports 0.39)
+    assert exact.power > 2 * FIRST_ENGINE_POWER
 
 
 def test_operating_characteristics_match_a_simulation_and_futility_only_lowers_them() -> None:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from pytest_bbi.stats import (
-    advantage_bound_from_tv,
     mean_upper_bound,
     pairwise_tv_terms,
+    queries_bound_from_tv,
     tv_terms,
 )
 
@@ -68,8 +68,8 @@ def test_the_pairwise_advantage_is_one_and_a_half_to_two_times_below_the_old_bou
                 teacher, student = _pairs(rng, support, scale)
                 delta = _total_variation(teacher, student)
                 pairwise = _pairwise_advantage(teacher, student)
-                assert delta - 1e-12 <= pairwise <= advantage_bound_from_tv(delta) + 1e-12
-                ratios.append(advantage_bound_from_tv(delta) / pairwise)
+                assert delta - 1e-12 <= pairwise <= queries_bound_from_tv(delta, 2) + 1e-12
+                ratios.append(queries_bound_from_tv(delta, 2) / pairwise)
         assert 1.5 <= float(np.median(ratios)) <= 2.0, support
 
 
@@ -95,7 +95,7 @@ def test_estimated_bound_covers_and_is_tighter_than_the_single_sample_route() ->
         single = tv_terms(log_t[x, a].tolist(), log_s[x, a].tolist())
         upper = mean_upper_bound(terms, ALPHA)
         covered += upper >= truth
-        ratios.append(advantage_bound_from_tv(mean_upper_bound(single, ALPHA)) / upper)
+        ratios.append(queries_bound_from_tv(mean_upper_bound(single, ALPHA), 2) / upper)
     assert covered / runs >= 1 - ALPHA - 3 * math.sqrt(ALPHA * (1 - ALPHA) / runs)
     assert 1.3 <= float(np.median(ratios)) <= 2.0
 

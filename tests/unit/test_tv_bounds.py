@@ -82,13 +82,13 @@ def test_pairwise_bound_is_attained_and_exceeds_tv():
             t_first = teacher.get(a, 0) * student.get(b, 0)
             s_first = student.get(a, 0) * teacher.get(b, 0)
             correct += 0.5 * max(t_first, s_first)
-    assert 2 * correct - 1 == pytest.approx(stats.advantage_bound_from_tv(0.5)) == 0.75
+    assert 2 * correct - 1 == pytest.approx(stats.queries_bound_from_tv(0.5, 2)) == 0.75
     assert stats.queries_bound_from_tv(0.5, 2) == 0.75
     assert stats.queries_bound_from_tv(0.1, 0) == 0.0
     with pytest.raises(ValueError, match="queries"):
         stats.queries_bound_from_tv(0.1, -1)
     with pytest.raises(ValueError, match="tv"):
-        stats.advantage_bound_from_tv(1.5)
+        stats.queries_bound_from_tv(1.5, 2)
 
 
 def test_pairwise_bound_holds_for_random_distributions():
@@ -99,4 +99,4 @@ def test_pairwise_bound_holds_for_random_distributions():
         t, s = t / t.sum(), s / s.sum()
         tv = 0.5 * float(np.abs(t - s).sum())
         pair_tv = 0.5 * float(np.abs(np.outer(t, s) - np.outer(s, t)).sum())
-        assert pair_tv <= stats.advantage_bound_from_tv(tv) + 1e-12
+        assert pair_tv <= stats.queries_bound_from_tv(tv, 2) + 1e-12
