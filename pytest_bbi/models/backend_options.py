@@ -57,6 +57,7 @@ BACKEND_OPTIONS: Mapping[str, Mapping[str, Kind]] = {
         **DECODING_OPTIONS,
         "batch_size": "int",
         "trust_remote_code": "bool",
+        "lazy": "bool",
     },
     "openai": {**_OPENAI_CLIENT, "identity_endpoint": "text or none"},
     "vllm": {**VLLM_SERVER_OPTIONS, **_OPENAI_CLIENT},
@@ -116,6 +117,8 @@ def read_ini_options(scheme: str, raw: Mapping[str, str]) -> dict[str, object]:
     decoding: dict[str, Any] = {
         key: value for key, value in options.items() if key in DECODING_OPTIONS
     }
+    if scheme == "hf" and "chat" not in decoding:  # hf: reads the chat template when there is one
+        decoding["chat"] = True  # so a system_prompt is checked by the loader, which knows
     Decoding(**decoding).check(scheme)
     return options
 

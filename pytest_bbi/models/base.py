@@ -31,6 +31,21 @@ class Model(Protocol):
         ...
 
 
+@runtime_checkable
+class GreedyModel(Model, Protocol):
+    """A model that can give a greedy view of itself: the same weights, decoding at temperature 0.
+
+    :func:`~pytest_bbi.assert_agree` compares the greedy outputs of two models through it,
+    whatever decoding their fixtures were configured with. The built-in backends implement it
+    (``hf:``, models from :func:`~pytest_bbi.models.from_transformers`, ``openai:`` and
+    ``vllm:``).
+    """
+
+    def greedy(self) -> Model:
+        """The same model decoding greedily, with an identity of its own (greedy decoding)."""
+        ...
+
+
 AnswerCallback = Callable[[Sequence[int], Sequence[str]], None]
 """``on_answered(indices, completions)``: completions that just became final, by prompt index."""
 

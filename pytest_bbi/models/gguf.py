@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
 import shutil
 import struct
 import tempfile
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, distribution, version
 
 from filelock import FileLock
 
 from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.progress import phase
 
 MODEL_CACHE_ENV = "BBI_MODEL_CACHE"
 """Environment variable naming the folder that holds converted checkpoints."""
@@ -107,24 +110,34 @@ def convert_gguf(
     key_file = root / f"gguf-{hashlib.sha256(key_source.encode()).hexdigest()[:16]}.sha256"
     with FileLock(str(root / "convert.lock")):
         file_digest = key_file.read_text().strip() if key_file.is_file() else ""
-        if not file_digest:
-            file_digest = _file_digest(source)
-            key_file.write_text(file_digest)
-        target = root / f"{file_digest[:24]}-tf{version('transformers')}-v{_CONVERSION_FORMAT}"
-        if (target / _READY_MARKER).is_file():
-            return target
-        shutil.rmtree(target, ignore_errors=True)
-        staging = pathlib.Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
-        try:
-            _convert_into(source, staging)
-            (staging / _READY_MARKER).write_text(f"{source.name}\n{file_digest}\n")
-            staging.rename(target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        if file_digest and (_target(root, file_digest) / _READY_MARKER).is_file():
+            return _target(root, file_digest)
+        with phase(f"converting {source.name} to safetensors", total=5) as conversion:
+            if not file_digest:
+                file_digest = _file_digest(source)
+                key_file.write_text(file_digest)
+            conversion.advance()
+            target = _target(root, file_digest)
+            if (target / _READY_MARKER).is_file():
+                return target
+            shutil.rmtree(target, ignore_errors=True)
+            staging = pathlib.Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
+            try:
+                _convert_into(source, staging, conversion.advance)
+                (staging / _READY_MARKER).write_text(f"{source.name}\n{file_digest}\n")
+                staging.rename(target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def _convert_into(source: pathlib.Path, folder: pathlib.Path) -> None:
+def _target(root: pathlib.Path, file_digest: str) -> pathlib.Path:
+    """The converted folder of a GGUF file with this SHA-256, for this transformers version."""
+    return root / f"{file_digest[:24]}-tf{version('transformers')}-v{_CONVERSION_FORMAT}"
+
+
+def _convert_into(source: pathlib.Path, folder: pathlib.Path, step: Callable[[], None]) -> None:
+    """Write the dequantized model and its tokenizer into ``folder``, calling ``step`` 4 times."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     missing = [name for name in ("gguf", "accelerate") if not _importable(name)]
@@ -133,24 +146,44 @@ def _convert_into(source: pathlib.Path, folder: pathlib.Path) -> None:
             f"hf: reading {source.name} needs the package(s) {', '.join(missing)}; install them "
             "with `pip install 'pytest-bbi[gguf]'`."
         )
+    with _without_progress_bars():
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+            step()
+            quantized = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
+            step()
+        except (OSError, ValueError, KeyError, RuntimeError, IndexError, struct.error) as error:
+            raise ModelSpecError(
+                f"hf: transformers cannot read {str(source)!r} ({type(error).__name__}: "
+                f"{error}); the file is truncated or not a GGUF checkpoint of a supported "
+                "architecture: copy or download it again, or convert the model to a safetensors "
+                "folder yourself."
+            ) from error
+        config = quantized.config
+        if hasattr(config, "quantization_config"):
+            # The weights are already dequantized; the marker only stops save_pretrained.
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=quantized.dtype)  # type: ignore[no-untyped-call]
+        model.load_state_dict(quantized.state_dict(), strict=True)
+        model.generation_config = quantized.generation_config
+        step()
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        step()
+
+
+@contextlib.contextmanager
+def _without_progress_bars() -> Iterator[None]:
+    """Silence transformers' progress bars in the block: the phase's lines replace them."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        quantized = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
-    except (OSError, ValueError, KeyError, RuntimeError, IndexError, struct.error) as error:
-        raise ModelSpecError(
-            f"hf: transformers cannot read {str(source)!r} ({type(error).__name__}: {error}); "
-            "the file is truncated or not a GGUF checkpoint of a supported architecture: copy "
-            "or download it again, or convert the model to a safetensors folder yourself."
-        ) from error
-    config = quantized.config
-    if hasattr(config, "quantization_config"):
-        # The weights are already dequantized; the marker only stops save_pretrained.
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=quantized.dtype)  # type: ignore[no-untyped-call]
-    model.load_state_dict(quantized.state_dict(), strict=True)
-    model.generation_config = quantized.generation_config
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _importable(module: str) -> bool:

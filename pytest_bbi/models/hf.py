@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
 
 import torch
 from transformers import (
@@ -21,16 +22,13 @@ from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import AnswerCallback, ignore_answers
 from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.devices import torch_device
+from pytest_bbi.models.folders import REMOTE_CODE, config_problem, has_chat_template
 from pytest_bbi.models.gguf import convert_gguf
+from pytest_bbi.models.lazy import LazyModel
 from pytest_bbi.models.sampling import GumbelMaxSampler, truncate
-from pytest_bbi.models.weights import model_identity, weight_files
+from pytest_bbi.models.weights import identities_like, model_identity, weight_files
 from pytest_bbi.options import parse_bool, parse_int
 from pytest_bbi.text import encodable, is_unicode
-
-_REMOTE_CODE = (
-    "hf: {directory!r} needs custom model code from the directory, which runs arbitrary Python; "
-    "if you trust it, opt in with trust_remote_code=True."
-)
 
 
 class HFModel:
@@ -55,7 +53,21 @@ class HFModel:
         decoding: Decoding,
         device: str,
         batch_size: int,
+        identity_of: Callable[[Decoding], str] | None = None,
     ) -> None:
+        """Wrap a loaded transformers model and its tokenizer (left padding, a pad token).
+
+        Args:
+            model: the causal LM, in eval mode on ``device``.
+            tokenizer: its tokenizer.
+            name: the name in reports.
+            identity: the identity with ``decoding``.
+            decoding: the decoding settings.
+            device: the torch device the model is on.
+            batch_size: the most prompts run through the model at once.
+            identity_of: the identity of the same weights under other decoding settings, for
+                :meth:`with_decoding`; by default a hash of ``identity`` and those settings.
+        """
         self.name = name
         self.identity = identity
         self.decoding = decoding
@@ -63,8 +75,51 @@ class HFModel:
         self.batch_size = batch_size
         self._model = model
         self._tokenizer = tokenizer
+        self._identity_of = identity_of or identities_like(identity, decoding)
         eos_token_id = model.generation_config.eos_token_id
         self._eos_token_id = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
+
+    def with_decoding(self, *, name: str | None = None, **changes: object) -> HFModel:
+        """The same weights and tokenizer (shared, not copied) with other decoding settings.
+
+        A student that differs from its teacher only in how it decodes (a lower temperature, a
+        system prompt, shorter answers) is one call away: ``teacher.with_decoding(
+        system_prompt="Answer briefly.", name="brief")``. Its identity is that of the weights
+        under the new settings, so its completions are cached apart.
+
+        Args:
+            name: the new model's name in reports; defaults to this one's.
+            **changes: :class:`~pytest_bbi.models.decoding.Decoding` settings: ``temperature``,
+                ``top_p``, ``top_k``, ``max_new_tokens``, ``chat``, ``system_prompt``.
+
+        Returns:
+            The model with the new settings.
+
+        Raises:
+            ModelSpecError: for a setting that does not exist or a value out of range.
+        """
+        known = {field.name for field in fields(Decoding)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ModelSpecError(
+                f"hf: with_decoding got unknown settings {', '.join(unknown)}; the decoding "
+                f"settings are {', '.join(sorted(known))}."
+            )
+        decoding = replace(self.decoding, **changes).check("hf")  # type: ignore[arg-type]
+        return HFModel(
+            self._model,
+            self._tokenizer,
+            name=name or self.name,
+            identity=self._identity_of(decoding),
+            decoding=decoding,
+            device=self.device,
+            batch_size=self.batch_size,
+            identity_of=self._identity_of,
+        )
+
+    def greedy(self) -> HFModel:
+        """This model decoding greedily (``temperature=0``): what ``assert_agree`` compares."""
+        return self if self.decoding.temperature == 0 else self.with_decoding(temperature=0.0)
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
         """Return one completion per prompt; the i-th is a pure function of (prompts[i], seeds[i]).
@@ -313,19 +368,6 @@ class HFModel:
         )
 
 
-def _config_problem(directory: pathlib.Path, error: Exception, trust_remote_code: bool) -> str:
-    """The message for a ``config.json`` that transformers refused, naming the file and fix."""
-    if "trust_remote_code" in str(error) and not trust_remote_code:
-        return _REMOTE_CODE.format(directory=str(directory))
-    details = " ".join(str(error).split())
-    return (
-        f"hf: {str(directory / 'config.json')!r} is not a model config transformers can use "
-        f"({type(error).__name__}: {details:.400}); correct the field it names (numbers are "
-        'written without quotes, e.g. "hidden_size": 64) or re-save the model with '
-        "`model.save_pretrained(dir)`."
-    )
-
-
 def load_hf(
     path: str | os.PathLike[str],
     *,
@@ -336,10 +378,11 @@ def load_hf(
     top_k: int = 0,
     max_new_tokens: int = 32,
     batch_size: int = 16,
-    chat: bool = False,
+    chat: bool | None = None,
     system_prompt: str | None = None,
     trust_remote_code: bool = False,
-) -> HFModel:
+    lazy: bool = False,
+) -> HFModel | LazyModel:
     """Load a local transformers causal LM (safetensors weights only) as a model.
 
     Sampling is seeded per prompt and batch-invariant: each completion depends only on its
@@ -358,22 +401,29 @@ def load_hf(
         top_k: keep only the k most likely tokens; 0 disables it.
         max_new_tokens: the most tokens generated per completion (generation stops at eos).
         batch_size: the most prompts run through the model at once.
-        chat: render each prompt as a user turn through the tokenizer's chat template (for
-            instruction-tuned models).
-        system_prompt: a system turn before each prompt; needs ``chat=True``.
+        chat: render each prompt as a user turn through the tokenizer's chat template, as
+            instruction-tuned models expect; ``False`` feeds the prompt as raw text. ``None``
+            (the default) uses the chat template when the tokenizer has one.
+        system_prompt: a system turn before each prompt; needs the chat template.
         trust_remote_code: allow models whose config requires custom code from the directory,
             which runs arbitrary Python. Only an explicit true enables it: ``True``, ``1`` or
             the text ``true``/``yes``/``on``/``1`` (any case); ``"false"``, ``"no"``, ``"off"``
             and ``"0"`` are false, and anything else is an error.
+        lazy: return at once a :class:`~pytest_bbi.models.LazyModel` with the model's identity
+            (hashed from the files), loading the weights only when it is first asked to
+            generate or score: behind the generation cache, a run whose completions are all
+            cached never loads them.
 
     Returns:
-        The loaded model, in eval mode on ``device``.
+        The loaded model, in eval mode on ``device`` (or the lazy model that loads it).
 
     Raises:
         ModelSpecError: when the directory is missing, holds no safetensors weights, needs
             ``trust_remote_code=True``, cannot be loaded, or an option is out of range.
     """
-    decoding = Decoding(temperature, top_p, top_k, max_new_tokens, chat, system_prompt).check("hf")
+    decoding = Decoding(
+        temperature, top_p, top_k, max_new_tokens, True if chat is None else chat, system_prompt
+    ).check("hf")
     trust_remote_code = parse_bool("trust_remote_code", trust_remote_code, context="hf")
     batch_size = parse_int("batch_size", batch_size, context="hf")
     if batch_size < 1:
@@ -383,11 +433,32 @@ def load_hf(
         name = name or directory.stem
         directory = convert_gguf(directory)
     weights = weight_files(directory)
+    if parse_bool("lazy", lazy, context="hf"):
+        if chat is None:
+            chat = has_chat_template(directory, trust_remote_code)
+        settings = replace(decoding, chat=parse_bool("chat", chat, context="hf")).check("hf")
+        return LazyModel(
+            name or directory.resolve().name,
+            model_identity(directory, weights, settings.fingerprint()),
+            lambda: load_hf(
+                directory,
+                name=name or directory.resolve().name,
+                device=device,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                top_k=settings.top_k,
+                max_new_tokens=settings.max_new_tokens,
+                batch_size=batch_size,
+                chat=settings.chat,
+                system_prompt=settings.system_prompt,
+                trust_remote_code=trust_remote_code,
+            ),
+        )
     device = torch_device(device)
     try:
         config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
     except Exception as error:  # transformers reports a bad config.json with many error types
-        raise ModelSpecError(_config_problem(directory, error, trust_remote_code)) from error
+        raise ModelSpecError(config_problem(directory, error, trust_remote_code)) from error
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             directory, padding_side="left", trust_remote_code=trust_remote_code
@@ -401,7 +472,7 @@ def load_hf(
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         if "trust_remote_code" in str(error) and not trust_remote_code:
-            raise ModelSpecError(_REMOTE_CODE.format(directory=str(directory))) from error
+            raise ModelSpecError(REMOTE_CODE.format(directory=str(directory))) from error
         raise ModelSpecError(f"hf: cannot load {str(directory)!r}: {error}") from error
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
@@ -410,6 +481,8 @@ def load_hf(
                 "so prompts cannot be batched; add a pad token to the tokenizer."
             )
         tokenizer.pad_token = tokenizer.eos_token
+    if chat is None:
+        decoding = replace(decoding, chat=tokenizer.chat_template is not None).check("hf")
     model.to(device)  # type: ignore[arg-type]  # transformers types `to` through functools.wraps
     model.train(False)
     return HFModel(
@@ -420,4 +493,5 @@ def load_hf(
         decoding=decoding,
         device=device,
         batch_size=batch_size,
+        identity_of=lambda other: model_identity(directory, weights, other.fingerprint()),
     )

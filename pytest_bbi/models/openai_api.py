@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_bbi.errors import BackendError, ModelSpecError
@@ -92,6 +93,8 @@ class OpenAIModel:
         self.base_url = base_url
         self.decoding = decoding
         self.max_concurrency = max_concurrency
+        self._revision = revision
+        self._identity_endpoint = identity_endpoint
         endpoint = identity_endpoint or base_url
         identity_text = f"{endpoint}\0{served_model}\0{revision}\0{decoding.fingerprint()}"
         self.identity = f"openai:{hashlib.sha256(identity_text.encode()).hexdigest()}"
@@ -99,6 +102,22 @@ class OpenAIModel:
         self._completion_log_probs: dict[tuple[str, str], float] = {}
         self._memo_lock = threading.Lock()
         self._reached = False  # whether the server has answered this model at least once
+
+    def greedy(self) -> OpenAIModel:
+        """This model asked for greedy completions (``temperature=0``), through the same client."""
+        if self.decoding.temperature == 0:
+            return self
+        return OpenAIModel(
+            self._client,
+            served_model=self.served_model,
+            base_url=self.base_url,
+            decoding=replace(self.decoding, temperature=0.0),
+            name=self.name,
+            revision=self._revision,
+            max_concurrency=self.max_concurrency,
+            max_retries=self.max_retries,
+            identity_endpoint=self._identity_endpoint,
+        )
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:
         """Return one completion per prompt, one request each, ``max_concurrency`` at a time.

@@ -39,6 +39,7 @@ from pytest_bbi.models.vllm_processes import (
 )
 from pytest_bbi.models.weights import model_identity, weight_files
 from pytest_bbi.options import parse_float, parse_int
+from pytest_bbi.progress import phase
 
 PYTHON_ENV = "BBI_VLLM_PYTHON"
 """Environment variable naming the Python interpreter that has vLLM installed."""
@@ -218,13 +219,14 @@ class ManagedServer:
         started = process_start(process.pid)
         base_url = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + self.config.startup_timeout
-        while not healthy(base_url):
-            self._check_running(process, command, deadline)
-            time.sleep(0.5)
-        deadline = min(deadline, time.monotonic() + _IDENTIFY_SECONDS)
-        while (problem := identity_problem(port, self.config.served_model, token)) is not None:
-            self._check_running(process, command, deadline, problem)
-            time.sleep(0.5)
+        with phase(f"starting the vLLM server for {self.config.served_model}"):
+            while not healthy(base_url):
+                self._check_running(process, command, deadline)
+                time.sleep(0.5)
+            deadline = min(deadline, time.monotonic() + _IDENTIFY_SECONDS)
+            while (problem := identity_problem(port, self.config.served_model, token)) is not None:
+                self._check_running(process, command, deadline, problem)
+                time.sleep(0.5)
         return {
             "pid": process.pid,
             "port": port,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import pathlib
+from collections.abc import Callable
 
 from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models.decoding import Decoding
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _BEHAVIOR_FILES = (
@@ -51,6 +53,27 @@ def model_identity(directory: pathlib.Path, weights: list[pathlib.Path], setting
             digest.update(f"\0{file_name}\0".encode() + path.read_bytes())
     digest.update(f"\0decoding\0{settings}".encode())
     return f"hf:{digest.hexdigest()}"
+
+
+def identities_like(identity: str, decoding: Decoding) -> Callable[[Decoding], str]:
+    """The identities of a model's weights under any decoding, knowing one of them.
+
+    Args:
+        identity: the model's identity under ``decoding``.
+        decoding: its decoding settings.
+
+    Returns:
+        A function giving ``identity`` for ``decoding`` and, for other settings, a hash of
+        ``identity`` and those settings.
+    """
+
+    def identity_of(other: Decoding) -> str:
+        if other.fingerprint() == decoding.fingerprint():
+            return identity
+        text = f"{identity}\0decoding\0{other.fingerprint()}"
+        return f"hf:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+    return identity_of
 
 
 def weight_files(directory: pathlib.Path) -> list[pathlib.Path]:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
+from pytest_bbi import progress
 from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models.registry import describe_endpoint
 from pytest_bbi.plugin import fixtures, settings
@@ -26,7 +29,9 @@ from pytest_bbi.plugin.settings import IN_PROCESS_SCHEMES, ROLES, SETTINGS_KEY
 from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
 
 TERMINAL_FD_KEY = pytest.StashKey[int]()
-WATCHER_KEY = pytest.StashKey[Any]()
+WATCHER_KEY = pytest.StashKey[progress.ProgressWatcher]()
+PROGRESS_DIR_KEY = pytest.StashKey[Path]()
+TEMPORARY_PROGRESS_KEY = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,6 +92,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write a self-contained HTML report with plots of advantage by capability.",
     )
     group.addoption(
+        "--bbi-progress",
+        dest="bbi_progress",
+        default=None,
+        metavar="auto|on|off",
+        help="progress lines for long phases (generation, model conversion, server start, "
+        "training, Hypothesis searches): on, off, or auto (default: every 10 s at a terminal, "
+        "every minute into a file or CI log).",
+    )
+    parser.addini(
+        "bbi_progress", "progress lines for long phases: auto, on or off.", default="auto"
+    )
+    group.addoption(
         "--bbi-cache-dir",
         dest="bbi_cache_dir",
         default=None,
@@ -134,6 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
         f"(one of {', '.join(DEFAULT_BUCKETS)}, or a name from ini bbi_capabilities).",
     )
     config.stash[SETTINGS_KEY] = session = settings.from_config(config)
+    _report_progress(config)
     config.pluginmanager.register(Ledger(), "bbi-ledger")
     config.pluginmanager.register(fixtures, "bbi-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
@@ -218,19 +236,57 @@ def _run_again_joined(config: pytest.Config, rootdir: Path, inifile: Path | None
     raise SystemExit(int(status))
 
 
-def _watch_progress(config: pytest.Config) -> None:
-    """In the controller or serial process, print other processes' generation progress."""
+def _cadence(config: pytest.Config) -> progress.Cadence | None:
+    """When the controller prints progress lines; ``None`` when it prints none.
+
+    ``on`` prints at a terminal's pace; ``auto`` too when the output is a terminal, and at a
+    log's pace when it is not (a file, a pipe, a CI log).
+    """
     terminal = config.stash.get(TERMINAL_FD_KEY, None)
-    session = settings.get(config)
-    if terminal is None or hasattr(config, "workerinput") or session.no_cache:
+    mode = settings.get(config).progress
+    if terminal is None or mode == "off":
+        return None
+    if mode == "on" or os.isatty(terminal):
+        return progress.TERMINAL
+    return progress.LOG
+
+
+def _report_progress(config: pytest.Config) -> None:
+    """Point this process's phases at the session's progress folder, when progress is on.
+
+    The controller (or the only process) chooses the folder: inside the cache folder, or a
+    temporary one under ``--bbi-no-cache``; xdist workers get it in their ``workerinput``.
+    """
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        folder = workerinput.get("bbi_progress_dir")
+        worker = str(workerinput.get("workerid", "worker"))
+        progress.configure(Path(folder) if folder else None, worker)
         return
-    from pytest_bbi.generation.progress import ProgressWatcher
+    if config.option.collectonly or _cadence(config) is None:
+        return
+    session = settings.get(config)
+    if session.no_cache:
+        folder = config.stash[TEMPORARY_PROGRESS_KEY] = Path(tempfile.mkdtemp(prefix="bbi-"))
+    else:
+        folder = session.cache_dir / "progress"
+    config.stash[PROGRESS_DIR_KEY] = folder
+    progress.configure(folder)
+
+
+def _watch_progress(config: pytest.Config) -> None:
+    """In the controller or serial process, print the phases' progress lines."""
+    folder = config.stash.get(PROGRESS_DIR_KEY, None)
+    cadence = _cadence(config)
+    terminal = config.stash.get(TERMINAL_FD_KEY, None)
+    if folder is None or cadence is None or terminal is None:
+        return
 
     def write_line(line: str) -> None:
         with contextlib.suppress(OSError):
             os.write(terminal, f"\n{line}\n".encode(errors="replace"))
 
-    watcher = ProgressWatcher(session.cache_dir / "progress", write_line)
+    watcher = progress.ProgressWatcher(folder, write_line, cadence)
     watcher.start()
     config.stash[WATCHER_KEY] = watcher
 
@@ -270,6 +326,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     watcher = config.stash.get(WATCHER_KEY, None)
     if watcher is not None:
         watcher.stop()
+    progress.configure(None)
+    temporary = config.stash.get(TEMPORARY_PROGRESS_KEY, None)
+    if temporary is not None:
+        shutil.rmtree(temporary, ignore_errors=True)
     terminal = config.stash.get(TERMINAL_FD_KEY, None)
     if terminal is not None:
         with contextlib.suppress(OSError):
@@ -279,12 +339,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         servers.release_all()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """End the progress line of the test's ``assert_agree`` search, if it made one."""
+    agreement = sys.modules.get("pytest_bbi.agreement")
+    if agreement is not None:
+        agreement.end_search()
+
+
 class _XdistSeed:
-    """Sends the controller's run seed to every xdist worker."""
+    """Sends the controller's run seed and progress folder to every xdist worker."""
 
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["bbi_seed"] = settings.get(node.config).seed
+        folder = node.config.stash.get(PROGRESS_DIR_KEY, None)
+        node.workerinput["bbi_progress_dir"] = str(folder) if folder is not None else ""
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

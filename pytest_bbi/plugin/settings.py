@@ -84,6 +84,7 @@ class Settings:
         cache_clear: ``--bbi-cache-clear``.
         report: where to write the JSON report, if anywhere (absolute).
         html: where to write the HTML report, if anywhere (absolute).
+        progress: when to print progress lines: ``"auto"``, ``"on"`` or ``"off"``.
     """
 
     seed: int
@@ -98,7 +99,11 @@ class Settings:
     cache_clear: bool
     report: Path | None
     html: Path | None
+    progress: str = "auto"
 
+
+PROGRESS_CHOICES = ("auto", "on", "off")
+"""The values of ``--bbi-progress`` / ``bbi_progress``."""
 
 VALUE_OPTIONS = (
     "--bbi-seed",
@@ -110,6 +115,7 @@ VALUE_OPTIONS = (
     "--bbi-report",
     "--bbi-html",
     "--bbi-cache-dir",
+    "--bbi-progress",
 )
 """The options that take a value (``--bbi-report PATH`` or ``--bbi-report=PATH``)."""
 
@@ -258,7 +264,17 @@ def from_config(config: pytest.Config) -> Settings:
         cache_clear=cache_clear,
         report=report,
         html=html,
+        progress=_progress(config),
     )
+
+
+def _progress(config: pytest.Config) -> str:
+    raw: str = config.getoption("bbi_progress") or config.getini("bbi_progress")
+    if raw.strip().lower() not in PROGRESS_CHOICES:
+        raise pytest.UsageError(
+            f"--bbi-progress / bbi_progress {raw!r}: use one of {', '.join(PROGRESS_CHOICES)}."
+        )
+    return raw.strip().lower()
 
 
 def _parse_seed(raw: str) -> int:

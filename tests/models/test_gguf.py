@@ -30,7 +30,7 @@ def test_hf_loads_a_gguf_file_as_its_converted_folder(smollm2_dir):
 
 
 def test_chat_template_and_system_prompt_change_what_the_model_reads(smollm2_dir):
-    plain = load_hf(smollm2_dir, temperature=0, max_new_tokens=8)
+    plain = load_hf(smollm2_dir, temperature=0, max_new_tokens=8, chat=False)
     chat = load_hf(smollm2_dir, temperature=0, max_new_tokens=8, chat=True)
     french = load_hf(
         smollm2_dir,

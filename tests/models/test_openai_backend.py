@@ -60,7 +60,7 @@ def test_seeds_matter_and_greedy_ignores_them(vllm_base_url):
 def test_greedy_completions_match_the_hf_backend_on_the_same_weights(vllm_base_url, smollm2_dir):
     # Two engines, the same fp32 weights: greedy decoding agrees except at near-ties.
     remote = served(vllm_base_url, temperature=0).generate(PROMPTS, [0] * len(PROMPTS))
-    local = load_hf(smollm2_dir, temperature=0, max_new_tokens=TOKENS).generate(
+    local = load_hf(smollm2_dir, temperature=0, max_new_tokens=TOKENS, chat=False).generate(
         PROMPTS, [0] * len(PROMPTS)
     )
     agreeing = sum(a.strip() == b.strip() for a, b in zip(remote, local, strict=True))

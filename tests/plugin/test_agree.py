@@ -59,3 +59,115 @@ def test_agreeing_models_pass_and_embedding_similarity_tolerates_paraphrase(pyte
         """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_sampling_fixtures_are_compared_greedily(pytester, tmp_path_factory):
+    """The same weights sampled at two temperatures agree greedily; their samples differ."""
+    from pytest_bbi.models.tiny import build_tiny_model
+
+    # Trained only 40 steps: a spread-out distribution, so the temperature changes samples.
+    folder = build_tiny_model(tmp_path_factory.mktemp("tiny") / "soft", train_steps=40)
+    pytester.makeini(
+        f"[pytest]\nbbi_teacher = hf:{folder}\nbbi_student = hf:{folder}\n"
+        "bbi_teacher_options =\n    temperature = 1.0\n    max_new_tokens = 12\n"
+        "bbi_student_options =\n    temperature = 0.6\n    max_new_tokens = 12\n"
+    )
+    pytester.makepyfile(
+        """
+        from hypothesis import given, settings, strategies as st
+        import pytest
+        import pytest_bbi as bbi
+
+        PLACES = st.sampled_from(["France", "Italy", "Spain", "Japan", "Peru", "Kenya"])
+
+        @settings(database=None, max_examples=12, deadline=None, derandomize=True)
+        @given(prompt=PLACES.map(lambda place: f"Q: what is the capital of {place}? A:"))
+        def test_greedy_views_agree(teacher, student, prompt):
+            bbi.assert_agree(teacher, student, prompt)
+
+        def test_their_samples_do_not(teacher, student):
+            with pytest.raises(bbi.Disagreement):
+                for place in ["France", "Italy", "Spain", "Japan", "Peru", "Kenya"]:
+                    prompt = f"Q: what is the capital of {place}? A:"
+                    bbi.assert_agree(teacher, student, prompt, greedy=False)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bbi-no-cache")
+    result.assert_outcomes(passed=2)
+    assert "BbiWarning" not in result.stdout.str()
+
+
+CALLABLE_MODELS = """
+import time
+from pytest_bbi.models import from_callable
+
+
+def slow_upper(prompt, seed):
+    time.sleep(0.02)
+    return prompt.upper()
+
+
+def slow_digit_sensitive(prompt, seed):
+    time.sleep(0.02)
+    return prompt.upper() + (" 42" if any(c.isdigit() for c in prompt) else "")
+
+
+teacher = from_callable(slow_upper, name="teacher")
+twin = from_callable(slow_upper, name="twin")
+digits = from_callable(slow_digit_sensitive, name="digits")
+"""
+
+
+def test_a_model_without_a_greedy_view_is_compared_as_it_answers_and_says_so(pytester):
+    pytester.makepyfile(callable_models=CALLABLE_MODELS)
+    pytester.makepyfile(
+        """
+        from hypothesis import given, settings, strategies as st
+        import pytest_bbi as bbi
+        from callable_models import teacher, twin
+
+        @settings(database=None, max_examples=5, deadline=None)
+        @given(prompt=st.text(max_size=5))
+        def test_twins(prompt):
+            bbi.assert_agree(teacher, twin, prompt)
+
+        def test_on_purpose():
+            bbi.assert_agree(teacher, twin, "q", greedy=False)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "default")
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    assert output.count("not greedy outputs: it has no greedy() view") == 2, output  # one a model
+    assert "test_on_purpose" not in output.split("warnings summary")[-1]
+
+
+def test_the_search_stops_comparing_new_prompts_at_its_time_cap(pytester):
+    pytester.makepyfile(callable_models=CALLABLE_MODELS)
+    pytester.makepyfile(
+        """
+        from hypothesis import given, settings, strategies as st
+        import pytest_bbi as bbi
+        from callable_models import digits, teacher, twin
+
+        @settings(database=None, max_examples=400, deadline=None)
+        @given(prompt=st.text())
+        def test_agreeing_within_the_cap(prompt):
+            bbi.assert_agree(teacher, twin, prompt, greedy=False, search_seconds=1.0)
+
+        @settings(database=None, max_examples=400, deadline=None)
+        @given(prompt=st.text())
+        def test_disagreeing_within_the_cap(prompt):
+            bbi.assert_agree(teacher, digits, prompt, greedy=False, search_seconds=1.0)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "default")
+    result.assert_outcomes(passed=1, failed=1)
+    output = result.stdout.str()
+    assert "test_agreeing_within_the_cap: the search reached its time cap" in output
+    assert "no disagreement was found in time" in output
+    assert "'digits' disagrees with 'teacher'" in output  # a real disagreement, not Flaky
+    assert "Flaky" not in output
+    assert "Unreliable" not in output
+    duration = float(re.search(r"in ([\d.]+)s", output.splitlines()[-1]).group(1))
+    assert duration < 60, output  # 2 x 400 examples x 2 calls x 20 ms would take over a minute

@@ -30,7 +30,7 @@ def _model_folder(path):
     [
         ("hf:models/teacher", "temprature",
          "*hf: unknown option 'temprature'. Did you mean 'temperature'? The hf: backend takes "
-         "batch_size, chat, device, max_new_tokens, name, system_prompt, temperature, top_k, "
+         "batch_size, chat, device, lazy, max_new_tokens, name, system_prompt, temperature, top_k, "
          "top_p, trust_remote_code.*"),
         ("openai:teacher@http://127.0.0.1:9/v1", "time_out",
          "*openai: unknown option 'time_out'. Did you mean 'timeout'? The openai: backend "

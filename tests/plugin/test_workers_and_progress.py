@@ -34,12 +34,12 @@ def test_generate(teacher, copy):
 def test_long_generation_prints_progress_once_under_xdist(pytester):
     pytester.makepyfile(slow_models=SLOW_MODELS, test_progress=PROMPT_TESTS)
     pytester.makeini("[pytest]\nbbi_teacher = python:slow_models:teacher\n")
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist", "--bbi-progress=on")
     result.assert_outcomes(passed=2)
     final = [line for line in result.outlines if "slow-teacher: 200/200 completions" in line]
     assert len(final) == 1, result.outlines
     assert any("slow-teacher: " in line and "/200 completions" in line for line in result.outlines)
-    warm = pytester.runpytest_subprocess("-n", "2", "-p", "xdist")
+    warm = pytester.runpytest_subprocess("-n", "2", "-p", "xdist", "--bbi-progress=on")
     warm.assert_outcomes(passed=2)
     assert not any("bbi: generating" in line for line in warm.outlines)
 
@@ -64,10 +64,36 @@ def teacher(bbi_cache):
 def test_a_suite_with_its_own_cached_fixtures_shows_progress_too(pytester):
     pytester.makepyfile(slow_models=SLOW_MODELS, test_progress=PROMPT_TESTS)
     pytester.makeconftest(OWN_FIXTURE)
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_subprocess("--bbi-progress=on")
     result.assert_outcomes(passed=2)
     final = [line for line in result.outlines if "slow-teacher: 200/200 completions" in line]
     assert len(final) == 1, result.outlines
+
+
+@pytest.mark.parametrize(
+    ("how", "printed"),
+    [
+        (["--bbi-progress=off"], False),
+        (["-o", "bbi_progress=off"], False),
+        ([], False),  # auto, into a pipe: a line only after 30 s
+        (["-o", "bbi_progress=on"], True),
+    ],
+)
+def test_progress_is_on_off_or_paced_for_a_log(pytester, how, printed):
+    pytester.makepyfile(slow_models=SLOW_MODELS, test_progress=PROMPT_TESTS)
+    pytester.makeini("[pytest]\nbbi_teacher = python:slow_models:teacher\n")
+    result = pytester.runpytest_subprocess(*how)
+    result.assert_outcomes(passed=2)
+    assert any("bbi: generating slow-teacher" in line for line in result.outlines) is printed
+
+
+def test_a_bad_progress_value_is_a_usage_error(pytester):
+    pytester.makepyfile(test_nothing="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("--bbi-progress=sometimes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--bbi-progress / bbi_progress 'sometimes': use one of auto, on, off*"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -75,12 +75,20 @@ def test_ini_text_is_read_as_each_option_s_kind():
         ({"batch_size": "1.5"}, "hf: batch_size='1.5' is not a whole number"),
         ({"temperature": "hot"}, "hf: temperature='hot' is not a number"),
         ({"top_p": "2"}, "top_p=2.0 (must be in (0, 1])"),
-        ({"system_prompt": "hi"}, "system_prompt='hi' (needs chat=True"),
+        ({"system_prompt": "hi", "chat": "false"}, "system_prompt='hi' (needs chat=True"),
     ],
 )
 def test_values_that_are_not_of_their_kind_or_range_are_refused(raw, message):
     with pytest.raises(ModelSpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_ini_options("hf", raw)
+
+
+def test_a_system_prompt_needs_chat_except_where_hf_reads_the_chat_template_by_default():
+    # hf: uses the chat template when the tokenizer has one, which only the loader can see.
+    assert read_ini_options("hf", {"system_prompt": "hi"}) == {"system_prompt": "hi"}
+    assert read_ini_options("hf", {"lazy": "yes"}) == {"lazy": True}
+    with pytest.raises(ModelSpecError, match="needs chat=True"):
+        read_ini_options("openai", {"system_prompt": "hi"})
 
 
 def test_a_relative_target_is_read_from_the_base_folder(tmp_path):
