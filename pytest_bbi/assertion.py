@@ -100,10 +100,11 @@ def _warn(game: GameRun, outcome: Outcome) -> None:
         warnings.warn(f"adversary {name!r} did not play: {reason}.", BbiWarning, stacklevel=3)
     for cell, result in outcome.cells:
         if result.timed_out:
+            reason = f" ({result.overrun})" if result.overrun else ""
             warnings.warn(
-                f"adversary {result.name!r} ran out of its {game.seconds}s budget in bucket "
-                f"{cell.bucket!r} and was scored on {result.total} held-out pairs only; raise "
-                "Budget(seconds=...) so it counts.",
+                f"adversary {result.name!r} overran its {game.seconds}s safety limit in bucket "
+                f"{cell.bucket!r}{reason}; its answer was not used and the run decides nothing "
+                "without it; raise Budget(seconds=...).",
                 BbiWarning,
                 stacklevel=3,
             )

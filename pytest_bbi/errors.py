@@ -108,6 +108,6 @@ class Inconclusive(BehaviorFailure):
     """The decision failed for want of evidence rather than on evidence of a difference.
 
     Either ``mode="certify"`` could not bring every upper bound below ε (the verdict's
-    ``queries_to_decide`` estimates the budget that would), or every adversary ran out of time,
-    so nothing was tested.
+    ``queries_to_decide`` estimates the budget that would), or an adversary overran its safety
+    limit (``Budget.seconds``) and no other was shown to exceed ε, so the class was not played.
     """

@@ -23,8 +23,9 @@ Decision = Literal["undetected", "certified", "distinguishable", "inconclusive"]
   the models are close; ``Verdict.detectable`` says what the run could have seen.
 - ``"certified"``: certify mode passed: every advantage is shown to be at most ε.
 - ``"distinguishable"``: some adversary's advantage is shown to exceed ε (a failure).
-- ``"inconclusive"``: certify could not show every advantage within ε, or nothing was tested
-  (a failure for want of evidence).
+- ``"inconclusive"``: certify could not show every advantage within ε, or an adversary overran
+  its safety limit (``Budget.seconds``) and no other was shown to exceed ε (a failure for want
+  of evidence; ``AdversaryResult.overrun`` says by how much).
 """
 
 PASSING: tuple[Decision, ...] = ("undetected", "certified")

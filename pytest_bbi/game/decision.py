@@ -398,7 +398,10 @@ def decide_game(
     to_decide = None
     if any(rejected):
         decision = "distinguishable"
-    elif all(cell.score.timed_out for cell in cells):
+    elif any(cell.score.timed_out for cell in cells):
+        # An adversary that overran its safety limit (Budget.seconds) has no answer: dropping it
+        # would silently shrink the adversary class, so without a rejection elsewhere the run
+        # decides nothing, in either mode, and says why.
         decision = "inconclusive"
     elif mode == "detect":
         decision = "undetected"

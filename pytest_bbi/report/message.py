@@ -46,14 +46,16 @@ def _headline(verdict: Verdict, teacher: str, student: str) -> str:
             f"exceeds ε={verdict.epsilon:g}"
         )
     where = _where(list(verdict.buckets))
-    if verdict.decision == "inconclusive" and all(
-        result.timed_out
+    overran = [
+        f"{result.name} ({bucket.name})"
         for bucket in verdict.buckets.values()
         for result in bucket.adversaries.values()
-    ):
+        if result.timed_out
+    ]
+    if verdict.decision == "inconclusive" and overran:
         return (
-            f"nothing was tested for {pair[0]} against {pair[1]}{where}: every adversary ran "
-            "out of its time budget"
+            f"no decision for {pair[0]} against {pair[1]}{where}: {', '.join(overran)} overran "
+            "the safety limit Budget(seconds=...), so the adversary class was not played in full"
         )
     if verdict.decision == "inconclusive":
         decide = (
@@ -89,9 +91,10 @@ def _row(bucket: BucketResult, result: AdversaryResult) -> str:
 
 def _examples(bucket: BucketResult, result: AdversaryResult) -> list[str]:
     if result.timed_out:
+        reason = f" ({result.overrun})" if result.overrun else ""
         return [
-            f"{result.name} ({bucket.name}): ran out of its time budget before deciding; raise "
-            "Budget(seconds=...) to score it."
+            f"{result.name} ({bucket.name}): overran its safety limit{reason} and was not "
+            "scored; raise Budget(seconds=...) (its work cap, not the clock, bounds its answer)."
         ]
     lines = []
     if result.details:

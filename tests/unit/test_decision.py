@@ -174,6 +174,30 @@ def test_every_adversary_out_of_time_is_inconclusive_whatever_the_certificate():
     assert outcome.queries_to_decide is None
 
 
+@pytest.mark.parametrize("mode", ["detect", "certify"])
+def test_one_overrun_adversary_makes_an_otherwise_passing_run_inconclusive(mode):
+    # Passing on the adversaries that finished would change the class with the machine's load.
+    cells = [
+        cell("code", "stylometric", 100, 200, looks=(200,)),
+        cell("code", "kernel", 0, 0, looks=(200,), timed_out=True),
+    ]
+    assert (
+        game(cells[:1], mode=mode).decision
+        == {"detect": "undetected", "certify": "certified"}[mode]
+    )
+    outcome = game(cells, mode=mode)
+    assert outcome.decision == "inconclusive"
+    assert outcome.queries_to_decide is None
+
+
+def test_a_rejection_stands_beside_an_overrun_adversary():
+    cells = [
+        cell("code", "stylometric", 95, 100, looks=(100,)),
+        cell("code", "kernel", 0, 0, looks=(100,), timed_out=True),
+    ]
+    assert game(cells, mode="detect").decision == "distinguishable"
+
+
 def test_every_verdict_carries_what_it_could_have_detected():
     small = game([cell("all", "stylometric", 12, 24)], mode="detect")
     assert small.decision == "undetected"
