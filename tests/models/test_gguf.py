@@ -45,8 +45,10 @@ def test_chat_template_and_system_prompt_change_what_the_model_reads(smollm2_dir
     assert chat.score(prompt, chat.generate(prompt, [0])) == [0.0]  # greedy: a point mass
     sampled = load_hf(smollm2_dir, max_new_tokens=8, chat=True)
     assert sampled.score(prompt, sampled.generate(prompt, [0]))[0] < 0
+    # The tokenizer has a chat template, so chat is on by default and a system prompt is read.
+    assert load_hf(smollm2_dir, system_prompt="Be brief.").identity != chat.identity
     with pytest.raises(ModelSpecError, match=r"system_prompt.*needs chat=True"):
-        load_hf(smollm2_dir, system_prompt="Be brief.")
+        load_hf(smollm2_dir, chat=False, system_prompt="Be brief.")
 
 
 def test_packaged_gguf_explains_a_missing_or_weightless_package():

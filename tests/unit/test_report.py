@@ -481,8 +481,28 @@ def test_the_failure_message_names_the_buckets_and_the_telling_pairs():
         "student 'student' is distinguishable from teacher 'teacher' on capability 'robustness'"
     )
     assert "the answer is 4!!" in message
-    inconclusive = format_verdict(_inconclusive(), "teacher", "student")
-    assert inconclusive.startswith("cannot certify student 'student' against teacher 'teacher'")
+    overrun = format_verdict(_inconclusive(), "teacher", "student")
+    assert overrun.startswith(
+        "no decision for student 'student' against teacher 'teacher': llm-judge (all) overran"
+    )
+    assert "llm-judge (all): overran its safety limit" in overrun
+    verdict = _inconclusive()
+    judge = dataclasses.replace(
+        verdict.buckets["all"].adversaries["llm-judge"],
+        correct=22,
+        total=40,
+        lower=-0.2,
+        upper=0.45,
+        timed_out=False,
+    )
+    bucket = dataclasses.replace(
+        verdict.buckets["all"],
+        adversaries={**verdict.buckets["all"].adversaries, "llm-judge": judge},
+    )
+    too_few = dataclasses.replace(verdict, adversaries=bucket.adversaries, buckets={"all": bucket})
+    message = format_verdict(too_few, "teacher", "student")
+    assert message.startswith("cannot certify student 'student' against teacher 'teacher'")
+    assert "about 2400 queries would likely decide" in message
 
 
 def test_escaping_shows_hidden_code_points_and_keeps_attributes_safe():

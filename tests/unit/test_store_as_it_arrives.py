@@ -22,20 +22,19 @@ def expected(prompts, seeds):
     return [teacher_fn(prompt, seed) for prompt, seed in zip(prompts, seeds, strict=True)]
 
 
-def failing_on(last_prompt, error):
-    """The scripted teacher, failing for good on ``last_prompt``."""
+@pytest.mark.parametrize("error", [RuntimeError("server went away"), KeyboardInterrupt()])
+def test_a_persistent_fault_on_the_last_of_40_prompts_keeps_the_other_39(tmp_path, error):
+    # One model (one identity): it fails for good on the last prompt until the fault is cleared.
+    faulty, asked = threading.Event(), []
 
     def generate(prompt, seed):
-        if prompt == last_prompt:
+        asked.append(prompt)
+        if faulty.is_set() and prompt == PROMPTS40[-1]:
             raise error
         return teacher_fn(prompt, seed)
 
-    return from_callable(generate, name="teacher")
-
-
-@pytest.mark.parametrize("error", [RuntimeError("server went away"), KeyboardInterrupt()])
-def test_a_persistent_fault_on_the_last_of_40_prompts_keeps_the_other_39(tmp_path, error):
-    model = failing_on(PROMPTS40[-1], error)
+    model = from_callable(generate, name="teacher")
+    faulty.set()
     with GenerationCache(tmp_path) as cache:
         with pytest.raises(type(error)):
             CachedModel(model, cache).generate(PROMPTS40, SEEDS40)
@@ -43,12 +42,10 @@ def test_a_persistent_fault_on_the_last_of_40_prompts_keeps_the_other_39(tmp_pat
     assert stored[:39] == expected(PROMPTS40[:39], SEEDS40[:39])
     assert stored[39] is None
 
-    asked = []
-    recovered = from_callable(
-        lambda prompt, seed: asked.append(prompt) or teacher_fn(prompt, seed), name="teacher"
-    )
+    faulty.clear()
+    asked.clear()
     with GenerationCache(tmp_path) as cache:
-        cached = CachedModel(recovered, cache)
+        cached = CachedModel(model, cache)
         assert cached.generate(PROMPTS40, SEEDS40) == expected(PROMPTS40, SEEDS40)
     assert asked == [PROMPTS40[-1]]  # the rerun asks only for the missing one
     assert (cached.hits, cached.misses) == (39, 1)
