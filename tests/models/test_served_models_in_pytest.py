@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 
+import pytest
 from servers.vllm_env import vllm_python
 
 PROMPTS = [f"Q: name a colour that starts with the letter {letter}. A:" for letter in "BCGOPRTWY"]
@@ -46,6 +47,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow  # starts real vLLM servers (about 5 minutes on 2 cores): run with --runslow
 def test_vllm_spec_under_xdist_starts_one_server_and_stops_it(
     pytester, smollm2_dir, tmp_path, monkeypatch
 ):
