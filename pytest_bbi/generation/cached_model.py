@@ -82,6 +82,13 @@ class CachedModel:
         self._counting = threading.Lock()
         self.name = model.name
         self.identity = model.identity
+        # Set on the instance, not forwarded by __getattr__: from Python 3.12 on, isinstance()
+        # against a runtime-checkable protocol (Scorer, TokenScorer) looks attributes up
+        # statically and never calls __getattr__, so a forwarded method would not count.
+        if callable(getattr(model, "score", None)):
+            self.score = self._cached_scores
+        if callable(getattr(model, "token_log_probs", None)):
+            self.token_log_probs = self._cached_token_log_probs
         self.hits = 0
         self.misses = 0
 
@@ -238,12 +245,7 @@ class CachedModel:
         model = vars(self).get("model")
         if model is None:
             raise AttributeError(attribute)
-        found = getattr(model, attribute)
-        if attribute == "score":
-            return self._cached_scores
-        if attribute == "token_log_probs":
-            return self._cached_token_log_probs
-        return found
+        return getattr(model, attribute)
 
     def _cached_scores(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
         """The wrapped model's log-probabilities of the completions, through the cache.

@@ -44,7 +44,10 @@ def test_an_in_memory_model_decodes_as_its_folder_does(tiny_teacher_dir):
     seeds = [3, 4, 5]
     assert model.generate(PROMPTS, seeds) == folder.generate(PROMPTS, seeds)
     completions = model.generate(PROMPTS, seeds)
-    assert model.score(PROMPTS, completions) == pytest.approx(folder.score(PROMPTS, completions))
+    # The same weights on the same device; a GPU's kernels may differ in the last float32 bits.
+    assert model.score(PROMPTS, completions) == pytest.approx(
+        folder.score(PROMPTS, completions), rel=1e-5, abs=1e-6
+    )
 
 
 def test_the_identity_comes_from_the_weights_the_tokenizer_and_the_decoding(tiny_teacher_dir):

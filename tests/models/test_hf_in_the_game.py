@@ -20,8 +20,8 @@ def test_teacher_against_its_own_weights_passes(tiny_teacher_dir):
 
 
 def test_student_with_a_tic_is_caught_and_shown(tiny_teacher_dir, tiny_student_dir):
-    # The shown pairs are sampled text: pinned to the CPU so a GPU's other numerics (and so
-    # other samples) cannot change which pairs the message shows.
+    # The shown pairs are sampled text of a tiny model trained on this machine: pinned to the CPU
+    # (a GPU samples other text); another torch build can still train other weights.
     teacher = load(f"hf:{tiny_teacher_dir}", name="teacher", max_new_tokens=24, device="cpu")
     student = load(f"hf:{tiny_student_dir}", name="tic", max_new_tokens=24, device="cpu")
     with pytest.raises(bbi.Distinguishable, match="Chee") as failure:

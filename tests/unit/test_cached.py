@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 from collections.abc import Sequence
@@ -94,6 +95,9 @@ def test_scores_and_token_log_probs_are_computed_once_per_pair(tmp_path):
         model = CachedModel(scorer, cache)
         assert isinstance(model, Scorer)
         assert isinstance(model, TokenScorer)
+        # Python >= 3.12 checks protocols statically (no __getattr__): found on an H200 box's 3.12.
+        assert callable(inspect.getattr_static(model, "score"))
+        assert callable(inspect.getattr_static(model, "token_log_probs"))
         scores = model.score(PROMPTS + PROMPTS[:5], completions + completions[:5])
         assert scores == scorer.score(PROMPTS + PROMPTS[:5], completions + completions[:5])
         assert scores[0] == -math.inf
