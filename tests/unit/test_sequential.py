@@ -116,16 +116,15 @@ def test_fixed_n_bounds_each_cover_the_true_advantage():
 
 @pytest.mark.replication
 @pytest.mark.parametrize(
-    ("epsilon", "stops_early"),
-    [(0.0, True), (TIC_RATE, False)],
-    ids=["stops-when-lower-passes-0", "eps-at-the-truth"],
+    "epsilon", [0.0, TIC_RATE], ids=["stops-when-lower-passes-0", "eps-at-the-truth"]
 )
-def test_sequential_interval_covers_the_true_advantage_where_the_game_stops(epsilon, stops_early):
+def test_sequential_interval_covers_the_true_advantage_where_the_game_stops(epsilon):
     """Sequential: the interval at the (data-dependent) stop covers the advantage with ≥ 1 − α.
 
-    With ε = 0 most games stop early, just after the estimate ran high, where a fixed-n interval
-    would be biased; with ε at the truth the game stops only when the interval
-    excludes or touches it, so coverage is exactly the time-uniform guarantee.
+    With ε = 0 most games stop early for efficacy, just after the estimate ran high, where a
+    fixed-n interval would be biased; with ε at the truth many stop early for futility (the
+    design's non-binding futility boundary). Either way the interval reported at the stop, from
+    the design's stage-wise ordering, must cover.
     """
     student = from_callable(partial(tic_fn, rate=TIC_RATE), name="tic-student")
     budget = bbi.Budget(queries=400, adversaries=[TicAdversary()], sequential=True)
@@ -135,7 +134,7 @@ def test_sequential_interval_covers_the_true_advantage_where_the_game_stops(epsi
         covered += verdict.lower <= TIC_RATE <= verdict.upper
         stopped_early += verdict.queries < budget.queries
     assert covered / COVERAGE_REPLICATIONS >= 1 - ALPHA - 3 * _sigma(COVERAGE_REPLICATIONS)
-    assert (stopped_early > COVERAGE_REPLICATIONS / 2) == stops_early
+    assert stopped_early > COVERAGE_REPLICATIONS / 2  # the data-dependent stops are exercised
 
 
 # --------------------------------------------------------------------------------------------
