@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from pytest_bbi.processes import alive
+
 __all__ = ["Phase", "phase", "reporting"]
 
 FIRST_LINE_SECONDS = 5.0
@@ -316,16 +318,6 @@ def describe(record: Record, now: float) -> str:
     return f"bbi: {name}: {count} ({_rate(done, elapsed, unit)}{left})"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ProgressWatcher:
     """A daemon thread in the controller (or the only process) that prints the phases' lines.
 
@@ -391,7 +383,7 @@ class ProgressWatcher:
             line = self._due(path.name, record, now)
             if line is not None:
                 self._write_line(line)
-            if record.state != "running" or not _alive(record.pid):
+            if record.state != "running" or not alive(record.pid):
                 self._printed.pop(path.name, None)
                 with contextlib.suppress(OSError):
                     path.unlink()

@@ -17,6 +17,7 @@ import urllib.request
 from typing import Any
 
 from pytest_bbi.errors import BackendError
+from pytest_bbi.processes import alive
 
 STATE_DIR_ENV = "BBI_VLLM_STATE_DIR"
 """Environment variable naming the folder that holds server state files, locks and logs."""
@@ -82,17 +83,6 @@ def private_state_dir(folder: pathlib.Path) -> pathlib.Path:
         f"server state there; remove it (`rm -r {folder}`) or point ${STATE_DIR_ENV} at a "
         "private folder (`mkdir -m 700 DIR`)."
     )
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (possibly another user's)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def process_start(pid: int) -> str | None:

@@ -25,7 +25,6 @@ from pytest_bbi.models.openai_api import OpenAIModel, load_openai
 from pytest_bbi.models.vllm_processes import (
     TOKEN_PREFIX,
     adopt,
-    alive,
     free_port,
     healthy,
     identity_problem,
@@ -39,6 +38,7 @@ from pytest_bbi.models.vllm_processes import (
 )
 from pytest_bbi.models.weights import model_identity, weight_files
 from pytest_bbi.options import parse_float, parse_int
+from pytest_bbi.processes import alive
 from pytest_bbi.progress import phase
 
 PYTHON_ENV = "BBI_VLLM_PYTHON"
