@@ -8,7 +8,7 @@ import numpy as np
 
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 from pytest_bbi.adversaries.encoder import embed, load_encoder
-from pytest_bbi.adversaries.pairwise import Features, decide_pairwise
+from pytest_bbi.adversaries.pairwise import FeatureMemo, Features, decide_pairwise
 from pytest_bbi.adversaries.stylometric import style_features
 
 
@@ -42,6 +42,7 @@ class EmbeddingAdversary:
         self.c = c
         self.batch_size = batch_size
         self.max_iter = max_iter
+        self._memo = FeatureMemo()
         load_encoder()  # one-time setup, before the game starts: not counted against t
 
     def decide(
@@ -61,7 +62,13 @@ class EmbeddingAdversary:
             AdversaryTimeout: when the safety limit passes.
         """
         return decide_pairwise(
-            train, trials, deadline, self._featurize, c=self.c, max_iter=self.max_iter
+            train,
+            trials,
+            deadline,
+            self._featurize,
+            c=self.c,
+            max_iter=self.max_iter,
+            memo=self._memo,
         )
 
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:

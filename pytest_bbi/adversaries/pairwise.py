@@ -22,6 +22,40 @@ Featurizer = Callable[[Sequence[str], Deadline], Features]
 _MIN_SCALE = 1e-12
 
 
+class FeatureMemo:
+    """The features of one call's texts, kept for the refits that follow it on the same trials.
+
+    The refits that measure a fit's spread (:mod:`pytest_bbi.game.refits`) call ``decide``
+    again with a resample of the training pairs and the very same held-out trials: every text
+    they need was featurized by the call before. Reusing those rows, rather than featurizing
+    again, makes a refit cost one solver run. The memo answers only a call with the same trials
+    whose texts it holds, and keeps one entry, so it never outlives the game that filled it.
+    """
+
+    def __init__(self) -> None:
+        self._trials: tuple[tuple[str, str], ...] | None = None
+        self._row: dict[str, int] = {}
+        self._features: Features | None = None
+
+    def lookup(
+        self, trials: Sequence[Trial], texts: Sequence[str]
+    ) -> tuple[dict[str, int], Features] | None:
+        """The stored rows and features when they cover ``texts`` for these trials, else None."""
+        if self._features is None or self._trials != _trial_key(trials):
+            return None
+        if any(text not in self._row for text in texts):
+            return None
+        return self._row, self._features
+
+    def store(self, trials: Sequence[Trial], row: dict[str, int], features: Features) -> None:
+        """Keep one call's rows and features, replacing what was kept before."""
+        self._trials, self._row, self._features = _trial_key(trials), row, features
+
+
+def _trial_key(trials: Sequence[Trial]) -> tuple[tuple[str, str], ...]:
+    return tuple((trial.first, trial.second) for trial in trials)
+
+
 def decide_pairwise(
     train: Sequence[LabeledPair],
     trials: Sequence[Trial],
@@ -30,6 +64,7 @@ def decide_pairwise(
     *,
     c: float,
     max_iter: int = 1000,
+    memo: FeatureMemo | None = None,
 ) -> list[float]:
     """Score trials with a logistic regression on φ(first) − φ(second), antisymmetric by design.
 
@@ -46,6 +81,8 @@ def decide_pairwise(
         featurize: computes the features of a list of distinct texts.
         c: inverse L2 regularization strength of the logistic regression.
         max_iter: the work cap: the most iterations of the (seeded, deterministic) solver.
+        memo: where the adversary keeps its last call's features, so a refit on the same
+            trials reuses them (see :class:`FeatureMemo`); ``None`` featurizes every call.
 
     Returns:
         P(first is the teacher's) for every trial, in order; 0.5 for all without training pairs.
@@ -66,8 +103,15 @@ def decide_pairwise(
             + [t.second for t in trials]
         )
     )
-    row = {text: i for i, text in enumerate(texts)}
-    dense, sparse_block = featurize(texts, deadline)
+    remembered = None if memo is None else memo.lookup(trials, texts)
+    if remembered is None:
+        row = {text: i for i, text in enumerate(texts)}
+        features = featurize(texts, deadline)
+        if memo is not None:
+            memo.store(trials, row, features)
+    else:
+        row, features = remembered
+    dense, sparse_block = features
     deadline.check()
 
     def differences(a: Sequence[str], b: Sequence[str]) -> Features:

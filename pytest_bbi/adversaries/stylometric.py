@@ -12,7 +12,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
-from pytest_bbi.adversaries.pairwise import Features, decide_pairwise
+from pytest_bbi.adversaries.pairwise import FeatureMemo, Features, decide_pairwise
 from pytest_bbi.text import encodable
 
 _PUNCTUATION = ".,!?:;\"'()[]{}-*#…—"
@@ -49,7 +49,7 @@ def _style_vector(text: str) -> list[float]:
     n_words = len(words)
     lengths = [len(w) for w in words]
     n_sentences = max(len(_SENTENCE_END.findall(text)), 1 if text.strip() else 0)
-    letters = sum(ch.isalpha() for ch in text)
+    letters = sum(map(str.isalpha, text))
     lines = text.split("\n")
     stripped = text.rstrip()
     last = stripped[-1:] if stripped else ""
@@ -65,10 +65,10 @@ def _style_vector(text: str) -> list[float]:
     vector += [math.log1p(text.count(mark)) for mark in _PUNCTUATION]
     vector += [
         sum(text.count(mark) for mark in _PUNCTUATION) / chars,
-        sum(ch.isupper() for ch in text) / max(letters, 1),
-        sum(ch.isdigit() for ch in text) / chars,
-        sum(ch.isspace() for ch in text) / chars,
-        sum(not ch.isascii() for ch in text) / chars,
+        sum(map(str.isupper, text)) / max(letters, 1),
+        sum(map(str.isdigit, text)) / chars,
+        sum(map(str.isspace, text)) / chars,
+        (n_chars - sum(map(str.isascii, text))) / chars,
         sum(w[0].isupper() for w in words) / n_words if n_words else 0.0,
         math.log1p(text.count("\n")),
         math.log1p(sum(1 for line in lines if not line.strip()) if n_chars else 0),
@@ -115,6 +115,7 @@ class StylometricAdversary:
     def __init__(self, *, c: float = 0.5, n_features: int = 2**13, max_iter: int = 1000) -> None:
         self.c = c
         self.max_iter = max_iter
+        self._memo = FeatureMemo()
         self._words = HashingVectorizer(
             analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False
         )
@@ -143,7 +144,13 @@ class StylometricAdversary:
             AdversaryTimeout: when the safety limit passes.
         """
         return decide_pairwise(
-            train, trials, deadline, self._featurize, c=self.c, max_iter=self.max_iter
+            train,
+            trials,
+            deadline,
+            self._featurize,
+            c=self.c,
+            max_iter=self.max_iter,
+            memo=self._memo,
         )
 
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:

@@ -86,3 +86,22 @@ def test_importing_the_adversaries_loads_no_model_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_a_refit_on_the_same_trials_reuses_the_features_and_answers_as_a_fresh_adversary():
+    """The refits that measure a fit's spread resample the training pairs and keep the trials:
+    every text they need was featurized by the first call, so they featurize nothing again."""
+    train, trials, _ = game(seed=4, tic_rate=0.3, n_train=30, n_trials=30)
+    resampled = [train[index] for index in (0, 0, 3, 5, 5, 7, 11, 13, 13, 29)]
+    adversary = StylometricAdversary()
+    featurized = []
+    featurize = adversary._featurize
+    adversary._featurize = lambda texts, deadline: (
+        featurized.append(len(texts)) or featurize(texts, deadline)
+    )
+    adversary.decide(train, trials, Deadline(None))
+    refit = adversary.decide(resampled, trials, Deadline(None))
+    assert len(featurized) == 1
+    assert refit == StylometricAdversary().decide(resampled, trials, Deadline(None))
+    adversary.decide(train, trials[:-1], Deadline(None))  # other trials: another game
+    assert len(featurized) == 2
