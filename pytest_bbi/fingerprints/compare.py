@@ -190,6 +190,7 @@ def _over_fits(record: Mapping[str, Any]) -> bool:
         and record.get("fits_pair_sd") is not None
         and record.get("fit_sd") is not None
         and int(record.get("refits", 0)) >= 2
+        and int(record["total"]) >= 2
     )
 
 
@@ -225,8 +226,9 @@ def _two_advantages(
     referred to Student's t with Welch–Satterthwaite degrees of freedom (n − 1 for each
     held-out term, R − 1 for each fit term). Under "same models" both runs are draws of the
     same process, B₁ − B₂ has mean 0, and the denominator estimates an upper bound of its
-    variance: the held-out terms exactly (given the fits, the held-out pairs are independent
-    draws), the fit terms at most (the mean of R + 1 fits varies at most as much as one fit;
+    variance: the held-out terms without bias (given the fits, the held-out pairs are
+    independent draws), the fit terms from above (the mean of R + 1 fits varies at most as
+    much as one fit, whose variance the bootstrap refits estimate;
     :mod:`pytest_bbi.game.refits`). Averaging over fits also makes B nearly normal where one
     fit's accuracy is two-valued (the fit finds the signal or misses it), which is where a t
     approximation of one fit's count broke. Measured through the real game, the false-change
