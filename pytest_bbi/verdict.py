@@ -113,6 +113,12 @@ class AdversaryResult:
             seed-to-seed variation that is not binomial noise; see
             :mod:`pytest_bbi.game.refits`): 0.0 for an adversary that does not learn, ``None``
             when not measured (a game of several rounds, pooled buckets, or an overrun).
+        fits_accuracy: the mean held-out accuracy over the fit and its ``refits`` refits,
+            which relation fingerprints compare (it varies less from seed to seed than one
+            fit's ``correct / total``); ``None`` when no refit was measured.
+        fits_pair_sd: the standard deviation, over held-out pairs, of the share of those fits
+            that called a pair right (how much ``fits_accuracy`` moves with the held-out
+            pairs); ``None`` when no refit was measured.
         overrun: when it overran its safety limit, by how much (e.g. ``"spent 12.31s, past its
             safety limit of 10s"``); otherwise ``None``.
         estimate: the advantage on the population the verdict speaks for: ``advantage`` in a
@@ -141,6 +147,8 @@ class AdversaryResult:
 
     refits: int = 0
     fit_sd: float | None = None
+    fits_accuracy: float | None = None
+    fits_pair_sd: float | None = None
     overrun: str | None = None
 
     @property

@@ -15,12 +15,15 @@ from pytest_bbi.text import json_surrogates_escaped
 SCHEMA_NAME = "pytest-bbi/fingerprint"
 """The ``"schema"`` value every fingerprint document carries."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The document version this pytest-bbi writes; it reads this version and older ones.
 
 Version 2 added, to ``"advantage"`` records, how much the adversary's accuracy moves between
 fits (``fit_sd``, ``refits``) and whether the count came from a sequential game
-(``sequential``); version 1 records lack them and are read as "not measured"."""
+(``sequential``); version 1 records lack them and are read as "not measured". Version 3 added
+the mean held-out accuracy over the fit and its refits (``fits_accuracy``) and its spread over
+held-out pairs (``fits_pair_sd``), which the comparison tests when both sides have them; older
+records are compared by their single fit's count (:mod:`pytest_bbi.fingerprints.compare`)."""
 
 FISHER_MAX_TOTAL = 10_000
 """Two-proportion tests use Fisher's exact test up to this many draws in both samples together."""
@@ -58,7 +61,13 @@ _LAYOUTS: dict[str, dict[str, str]] = {
     },
 }
 _OPTIONAL: dict[str, dict[str, str]] = {
-    "advantage": {"fit_sd": "float?", "refits": "int", "sequential": "bool"},
+    "advantage": {
+        "fit_sd": "float?",
+        "refits": "int",
+        "sequential": "bool",
+        "fits_accuracy": "float?",
+        "fits_pair_sd": "float?",
+    },
 }
 # type → (its sample size key, its count key): the count must lie within the sample size.
 _COUNTS: dict[str, tuple[str, str | None]] = {
@@ -118,6 +127,8 @@ def advantage_field(
     fit_sd: float | None = None,
     refits: int = 0,
     sequential: bool = False,
+    fits_accuracy: float | None = None,
+    fits_pair_sd: float | None = None,
 ) -> dict[str, Any]:
     """An ``"advantage"`` field record: one adversary's score in the identification game.
 
@@ -133,10 +144,15 @@ def advantage_field(
         refits: the refits that measured ``fit_sd`` (0 when it was not estimated).
         sequential: whether the count came from a sequential game, which may stop early and
             refits between rounds (such a count is not compared).
+        fits_accuracy: the mean held-out accuracy over the fit and its ``refits`` refits, or
+            ``None`` when not measured.
+        fits_pair_sd: the standard deviation over held-out pairs of the share of those fits
+            right on each pair, or ``None`` when not measured.
 
     Returns:
         ``{"type": "advantage", "correct": …, "total": …, "advantage": …, "lower": …,
-        "upper": …, "fit_sd": …, "refits": …, "sequential": …}``, rounded.
+        "upper": …, "fit_sd": …, "refits": …, "sequential": …, "fits_accuracy": …,
+        "fits_pair_sd": …}``, rounded.
     """
     return {
         "type": "advantage",
@@ -148,6 +164,8 @@ def advantage_field(
         "fit_sd": None if fit_sd is None else rounded(fit_sd),
         "refits": refits,
         "sequential": sequential,
+        "fits_accuracy": None if fits_accuracy is None else rounded(fits_accuracy),
+        "fits_pair_sd": None if fits_pair_sd is None else rounded(fits_pair_sd),
     }
 
 
@@ -184,6 +202,9 @@ def _record(value: object, where: str, source: str | None) -> dict[str, Any]:
         raise _fail(f"{where}.{count_key} exceeds {size_key}={record[size_key]}", source)
     if kind == "mean" and record["sd"] < 0:
         raise _fail(f"{where}.sd must be ≥ 0, got {record['sd']!r}", source)
+    if kind == "advantage" and (record.get("fits_accuracy") or 0.0) > 1.0:
+        shown = record["fits_accuracy"]
+        raise _fail(f"{where}.fits_accuracy must lie in [0, 1], got {shown!r}", source)
     return record
 
 
@@ -274,7 +295,9 @@ class Fingerprint:
         statistics: bucket → field name → field record, a plain JSON dict with a ``"type"``:
             ``{"type": "proportion", "k", "n", "rate"}``, ``{"type": "mean", "mean", "sd",
             "n"}`` or ``{"type": "advantage", "correct", "total", "advantage", "lower",
-            "upper", "fit_sd", "refits", "sequential"}`` (the last three since version 2).
+            "upper", "fit_sd", "refits", "sequential", "fits_accuracy", "fits_pair_sd"}``
+            (``fit_sd``, ``refits`` and ``sequential`` since version 2, the last two since
+            version 3).
         metadata: how the fingerprint was made (model identity, seed, versions, …); stored
             but excluded from equality and from :func:`compare`.
 
@@ -305,7 +328,7 @@ class Fingerprint:
         r"""Serialize to the canonical document: sorted keys, 2-space indent, final newline.
 
         Returns:
-            ``{"schema": "pytest-bbi/fingerprint", "version": 2, "kind", "statistics",
+            ``{"schema": "pytest-bbi/fingerprint", "version": 3, "kind", "statistics",
             "metadata"}`` as UTF-8-ready text; the same fingerprint always gives the same bytes.
             Text is written as it is, except a lone surrogate (say in a model's name), which
             UTF-8 cannot carry: it is written as its JSON escape (``\udce9``), which

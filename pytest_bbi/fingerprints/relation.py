@@ -26,7 +26,9 @@ def relation_fingerprint(verdict: Verdict) -> Fingerprint:
         and bucket (adversaries that timed out unscored are left out, and so are buckets where
         every adversary did), each with the spread of the adversary's accuracy between fits
         (``fit_sd``, ``refits``: a new seed refits it, which moves its accuracy more than
-        binomial noise) and whether the game was sequential (such a count is not compared);
+        binomial noise), the mean accuracy over the fit and its refits with its spread over
+        held-out pairs (``fits_accuracy``, ``fits_pair_sd``: what the comparison tests), and
+        whether the game was sequential (such a count is not compared);
         metadata: seed, mode, ε, α and queries. A verdict with a
         calibration report adds, per bucket, ``"calibration:agreement"`` (a proportion) and
         ``"calibration:confidence"`` (the mean of the student's mean token log-probabilities),
@@ -44,6 +46,8 @@ def relation_fingerprint(verdict: Verdict) -> Fingerprint:
                 fit_sd=result.fit_sd,
                 refits=result.refits,
                 sequential=verdict.sequential,
+                fits_accuracy=result.fits_accuracy,
+                fits_pair_sd=result.fits_pair_sd,
             )
             for name, result in outcome.adversaries.items()
             if result.total > 0

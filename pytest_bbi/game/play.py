@@ -53,7 +53,10 @@ class Score:
     ``refits`` and ``fit_variance`` measure how much its held-out accuracy moves between fits
     on resampled training pairs (:mod:`pytest_bbi.game.refits`): 0 and ``None`` when not
     measured (a game of several rounds, or a refit that overran), 0 and 0.0 for an adversary
-    that does not learn.
+    that does not learn. ``fits_accuracy`` is the mean held-out accuracy over the fit and its
+    refits and ``fits_pair_sd`` the standard deviation over held-out pairs of the share of
+    those fits right on each pair (both ``None`` when no refit was measured): what relation
+    fingerprints compare.
     ``calls`` holds, per held-out pair in order, whether it named the teacher, and ``rounds``
     how many held-out pairs each round it played scored: the path a group-sequential design
     reads.
@@ -69,6 +72,8 @@ class Score:
     overrun: str | None = None
     refits: int = 0
     fit_variance: float | None = None
+    fits_accuracy: float | None = None
+    fits_pair_sd: float | None = None
     calls: tuple[bool, ...] = ()
     rounds: tuple[int, ...] = ()
 

@@ -14,9 +14,23 @@ refit r and c_rx ∈ {0, 1} whether it called pair x right,
 
 where s² is the sample variance over refits and v_x = R/(R − 1)·q_x(1 − q_x), q_x the share of
 refits right on pair x, removes the pair-level disagreement between fits that a larger held-out
-set would average away (floored at 0). The estimate and R (its degrees of freedom, R − 1)
-travel with the adversary's result into the relation fingerprint, whose comparison adds it to
-the binomial variance (:func:`pytest_bbi.fingerprints.compare.compare`).
+set would average away (floored at 0): ``fit_variance``, with R − 1 degrees of freedom.
+
+What a relation fingerprint compares is not the one fit's k/n but the mean accuracy over the
+fit and its R refits, B = (1/n) Σ_x c̄_x with c̄_x the share of those R + 1 fits right on pair x
+(``fits_accuracy``), with the standard deviation of c̄_x over the held-out pairs
+(``fits_pair_sd``). One fit of an adversary that sometimes finds the signal and sometimes
+misses it has a two-valued accuracy, and the difference of two such accuracies is far from
+normal: a test that refers it to a normal (or t) law flags more than α of the seed pairs even
+with the true variance. B averages that lottery over R + 1 fits, and its seed-to-seed variance
+has a bound that each run estimates: Var(B) = E[Var(B | fits)] + Var(E[B | fits]); given the
+fits, the held-out pairs are independent draws, so the first term is Var(c̄_x)/n, estimated by
+``fits_pair_sd``²/n; the second is the variance of a mean of R + 1 fits' true accuracies,
+at most the largest of theirs (a mean varies at most as much as its most variable term),
+which ``fit_variance`` estimates. The comparison (:func:`pytest_bbi.fingerprints.compare.compare`)
+uses that bound, which overstates the fit part by up to R + 1 times when the fits are
+independent, so its false-change rate stays at or below α for both kinds of learner (the
+measurements are in bench/ENGINE.md).
 
 Refits are seeded (run seed, adversary, bucket, round, refit) and every built-in adversary
 has a deterministic work cap, so they are as reproducible as the score itself. They run only
@@ -39,8 +53,9 @@ from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.verdict import AdversaryResult
 
 REFITS = 4
-"""Refits per adversary and bucket: enough for a variance estimate with 3 degrees of freedom
-(the comparison accounts for them), at four times the adversary's fitting cost."""
+"""Refits per adversary and bucket: a between-fit variance with 3 degrees of freedom (the
+comparison accounts for them) and a mean accuracy over 5 fits, at four times the adversary's
+fitting cost."""
 
 
 def with_fit_spread(
@@ -67,8 +82,9 @@ def with_fit_spread(
         refits: how many refits, at least 2.
 
     Returns:
-        The score with ``refits`` and ``fit_variance`` set (0 and 0.0 for an adversary that
-        does not learn; unchanged when a refit overran).
+        The score with ``refits``, ``fit_variance``, ``fits_accuracy`` and ``fits_pair_sd``
+        set (0, 0.0 and no mean for an adversary that does not learn, no mean for a single
+        held-out pair; unchanged when a refit overran).
     """
     if score.timed_out or score.total == 0:
         return score
@@ -93,7 +109,11 @@ def with_fit_spread(
                 for p, teacher_first in zip(answer, game.first_is_teacher, strict=True)
             ]
         )
-    return replace(score, refits=refits, fit_variance=fit_variance(calls))
+    measured = replace(score, refits=refits, fit_variance=fit_variance(calls))
+    if score.total < 2:  # one held-out pair: no spread over pairs to measure
+        return measured
+    accuracy, pair_sd = fits_summary([list(score.calls), *calls])
+    return replace(measured, fits_accuracy=accuracy, fits_pair_sd=pair_sd)
 
 
 def fit_variance(calls: list[list[bool]]) -> float:
@@ -116,6 +136,21 @@ def fit_variance(calls: list[list[bool]]) -> float:
     return max(0.0, statistics.variance(accuracies) - pair_terms / pairs**2)
 
 
+def fits_summary(calls: list[list[bool]]) -> tuple[float, float]:
+    """The mean held-out accuracy over several fits, and its spread over held-out pairs.
+
+    Args:
+        calls: per fit (at least 1), per held-out pair (the same pairs, at least 2), whether
+            the fit called it right.
+
+    Returns:
+        (the mean over pairs of c̄_x, the sample standard deviation over pairs of c̄_x), with
+        c̄_x the share of the fits right on pair x.
+    """
+    shares = [sum(column) / len(calls) for column in zip(*calls, strict=True)]
+    return statistics.fmean(shares), statistics.stdev(shares)
+
+
 def with_measurements(
     results: Mapping[str, AdversaryResult], scores: Mapping[str, Mapping[str, Score]]
 ) -> dict[str, AdversaryResult]:
@@ -127,7 +162,8 @@ def with_measurements(
 
     Returns:
         The results with ``overrun`` filled in (each bucket's reason, named by its bucket when
-        there are several) and, for one bucket, ``refits`` and ``fit_sd``.
+        there are several) and, for one bucket, ``refits``, ``fit_sd``, ``fits_accuracy`` and
+        ``fits_pair_sd``.
     """
     measured: dict[str, AdversaryResult] = {}
     for name, result in results.items():
@@ -145,5 +181,7 @@ def with_measurements(
                 measured[name],
                 refits=score.refits,
                 fit_sd=None if variance is None else variance**0.5,
+                fits_accuracy=score.fits_accuracy,
+                fits_pair_sd=score.fits_pair_sd,
             )
     return measured

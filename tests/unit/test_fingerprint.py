@@ -73,7 +73,7 @@ def test_canonical_layout_and_exact_round_trip():
     document = json.loads(text)
     assert list(document) == ["kind", "metadata", "schema", "statistics", "version"]
     assert document["schema"] == "pytest-bbi/fingerprint"
-    assert document["version"] == SCHEMA_VERSION == 2
+    assert document["version"] == SCHEMA_VERSION == 3
     assert text.endswith("}\n")
     assert text.startswith('{\n  "kind": "model",')
     assert text == json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -302,8 +302,8 @@ def _with_string_count():
         pytest.param(_without_sd(), "all/length_chars (mean) is missing 'sd'", id="missing-field"),
         pytest.param(_with_string_count(), "all/refusal.n must be a number, got str", id="type"),
         pytest.param(
-            json.dumps(_document(version=3)),
-            "written by a newer pytest-bbi (version 3 > 2); upgrade pytest-bbi or regenerate "
+            json.dumps(_document(version=4)),
+            "written by a newer pytest-bbi (version 4 > 3); upgrade pytest-bbi or regenerate "
             "with --snapshot-update",
             id="newer-version",
         ),
@@ -402,6 +402,8 @@ def test_relation_fingerprint_from_a_real_verdict():
                 "fit_sd": round(result.fit_sd, 6),
                 "refits": 4,
                 "sequential": False,
+                "fits_accuracy": round(result.fits_accuracy, 6),
+                "fits_pair_sd": round(result.fits_pair_sd, 6),
             }
         }
     }
@@ -451,6 +453,8 @@ def test_relation_fingerprint_skips_adversaries_that_timed_out_unscored():
                 "fit_sd": None,
                 "refits": 0,
                 "sequential": False,
+                "fits_accuracy": None,
+                "fits_pair_sd": None,
             }
         }
     }
