@@ -88,7 +88,7 @@ def test_scores_through_token_and_echo_log_probabilities(vllm_base_url):
 
 
 def test_plays_the_game_like_the_hf_backend(vllm_base_url):
-    budget = bbi.Budget(queries=96, adversaries=["stylometric"])
+    budget = bbi.Budget(queries=48, adversaries=["stylometric"])
     teacher = served(vllm_base_url, name="teacher")
     same = served(vllm_base_url, name="copy")
     verdict = bbi.assert_indistinguishable(

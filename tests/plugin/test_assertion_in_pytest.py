@@ -29,15 +29,16 @@ def test_identical_passes_and_tic_fails_with_the_message(user_project, workers):
 
 
 def test_same_seed_same_numbers_serial_and_xdist(user_project):
+    """Two processes (serial, then two xdist workers) with one seed agree to the byte; another
+    seed draws differently. (A rerun in the same layout is covered by the xdist run: its
+    workers are fresh processes too.)"""
     serial = user_project.runpytest_subprocess("--bbi-seed=11", "--junitxml=serial.xml")
-    again = user_project.runpytest_subprocess("--bbi-seed=11", "--junitxml=again.xml")
     xdist = user_project.runpytest_subprocess("-n", "2", "--bbi-seed=11", "--junitxml=xdist.xml")
     other = user_project.runpytest_subprocess("--bbi-seed=12", "--junitxml=other.xml")
-    for result in (serial, again, xdist, other):
+    for result in (serial, xdist, other):
         result.assert_outcomes(passed=1, failed=1)
     first = junit_verdicts(user_project.path / "serial.xml")
     assert set(first) == {"test_identical_student", "test_tic_student"}
-    assert junit_verdicts(user_project.path / "again.xml") == first
     assert junit_verdicts(user_project.path / "xdist.xml") == first
     different = junit_verdicts(user_project.path / "other.xml")
     assert different["test_tic_student"]["seed"] == 12
