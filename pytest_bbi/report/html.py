@@ -417,7 +417,7 @@ def _section(index: int, entry: Mapping[str, Any]) -> str:
         f"<h2>{escape_text(entry['nodeid'])}</h2>",
         f'<p class="meta">outcome: {escape_text(entry["outcome"])}</p>',
     ]
-    if not verdicts:
+    if not verdicts and not entry.get("fingerprints"):
         parts.append('<p class="note">This test recorded no verdict.</p>')
     for label, verdict in zip(verdict_labels(verdicts), verdicts, strict=True):
         parts.append(f'<h3 class="pair">{escape_text(label)}</h3>')
