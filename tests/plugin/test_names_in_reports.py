@@ -126,3 +126,28 @@ def test_two_students_over_two_buckets_are_named_everywhere_under_xdist(pytester
     assert sum("<td>distilled</td>" in row for row in rows) == 2
     skipped = re.search(r'<ul class="skipped">.*?</ul>', html, flags=re.DOTALL).group()
     assert skipped.count("adversary &#x27;likelihood&#x27; did not play") == 4
+
+
+def test_a_warnings_filter_that_makes_the_skip_an_error_fails_the_session(pytester):
+    pytester.makepyfile(
+        """
+        import pytest_bbi as bbi
+        from pytest_bbi.models import from_callable
+
+        TEACHER = from_callable(lambda prompt, seed: f"{prompt} is known.", name="echo")
+
+        def test_twin():
+            budget = bbi.Budget(queries=40, adversaries=["stylometric", "likelihood"])
+            prompts = [f"topic {index}" for index in range(20)]
+            bbi.assert_indistinguishable(TEACHER, TEACHER, prompts, budget=budget, epsilon=0.5)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-W", "error::pytest_bbi.errors.BbiWarning"
+    )
+    result.assert_outcomes(passed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["bbi: error (BbiWarning): adversary 'likelihood' did not play in 1 verdict (*"]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
