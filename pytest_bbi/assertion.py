@@ -87,16 +87,19 @@ def assert_indistinguishable(
     game.play()
     verdict = game.verdict(outcome := game.decide())
     setup.context.record(verdict)
-    _warn(game, outcome)
+    _warn(game, outcome, skipped=setup.context.warn_skipped)
     if not verdict.passed:
         failure = Inconclusive if verdict.decision == "inconclusive" else Distinguishable
         raise failure(format_verdict(verdict, teacher.name, student.name), verdict)
     return verdict
 
 
-def _warn(game: GameRun, outcome: Outcome) -> None:
-    """Warn about the adversaries that did not play, and those that ran out of time."""
-    for name, reason in game.skipped.items():
+def _warn(game: GameRun, outcome: Outcome, *, skipped: bool) -> None:
+    """Warn about the adversaries that ran out of time, and those that did not play.
+
+    ``skipped`` is false under pytest, where the plugin warns about those once per session.
+    """
+    for name, reason in game.skipped.items() if skipped else ():
         warnings.warn(f"adversary {name!r} did not play: {reason}.", BbiWarning, stacklevel=3)
     for cell, result in outcome.cells:
         if result.timed_out:

@@ -35,6 +35,9 @@ class TestContext:
             caches (the plugin's, opened on first use; the model unchanged under
             ``--bbi-no-cache`` and outside pytest). A model already behind a cache is
             returned unchanged.
+        warn_skipped: whether an assertion warns at once about the adversaries that did not
+            play (outside pytest); the plugin warns once per session instead, from the
+            controller's summary, however many tests and workers met them.
     """
 
     seed: int = DEFAULT_SEED
@@ -46,6 +49,7 @@ class TestContext:
     record_fingerprint: Callable[[Fingerprint], None] = field(default=lambda document: None)
     judge: Callable[[], Model] | None = None
     cache: Callable[[Model], Model] = field(default=lambda model: model)
+    warn_skipped: bool = True
 
 
 _CURRENT: ContextVar[TestContext] = ContextVar("pytest_bbi_test_context", default=TestContext())  # noqa: B039 (frozen)

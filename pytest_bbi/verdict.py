@@ -427,6 +427,10 @@ class Verdict:
         frozen: whether every adversary was fitted once on its whole training share before any
             held-out pair was scored (fixed-n games and certify mode); otherwise (sequential
             detect) learned adversaries refit each round and a rejection speaks for some fit.
+        teacher: the teacher's name (its ``name``, e.g. ``from_callable(..., name=...)`` or the
+            spec it was loaded from); ``None`` for a verdict not made by
+            :func:`~pytest_bbi.assert_indistinguishable`.
+        student: the student's name, likewise.
     """
 
     passed: bool
@@ -460,6 +464,8 @@ class Verdict:
     population: Population = "prompts"
     prompts: int = 0
     frozen: bool = True
+    teacher: str | None = None
+    student: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""

@@ -124,8 +124,10 @@ class GameRun:
             if isinstance(teacher, Scorer) and isinstance(student, Scorer)
             else None
         )
+        # The default class always names its white-box adversaries: when a model cannot score,
+        # bind() sets them aside with the reason, which every report then shows.
         self.adversaries, self.skipped = bind_adversaries(
-            resolve(budget.adversaries, white_box=self.white_box), teacher, student, setup.run_seed
+            resolve(budget.adversaries, white_box=True), teacher, student, setup.run_seed
         )
         self.split = AlphaSplit.of(self.alpha, white_box=self.white_box, mode=mode)
         self.calibration = calibration
@@ -416,4 +418,6 @@ class GameRun:
             population=self.budget.population,
             prompts=sum(len(play.prompts) for play in self.plays.values()),
             frozen=self.frozen,
+            teacher=self.teacher.name,
+            student=self.student.name,
         )

@@ -126,6 +126,7 @@ def _bbi_test_context(
             if session.roles["judge"].spec
             else None,
             cache=put_behind,
+            warn_skipped=False,
         )
     )
     yield

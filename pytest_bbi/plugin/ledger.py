@@ -8,6 +8,7 @@ What a test records travels from an xdist worker to the controller as ASCII JSON
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,12 @@ class Ledger:
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
+        self.session: pytest.Session | None = None
+
+    @pytest.hookimpl
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Keep the session, whose exit status a warning turned into an error sets."""
+        self.session = session
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -83,6 +90,43 @@ class Ledger:
                 }
             )
 
+    def _warn_skipped(self, terminalreporter: Any) -> None:
+        """One warning per adversary (and reason) that did not play, for the whole session.
+
+        Raised from the controller's summary, so pytest lists it once in its warnings summary
+        however many tests, verdicts and xdist workers met it. A warnings filter that turns
+        ``BbiWarning`` into an error (``-W error``) fails the session with the message instead.
+        """
+        from pytest_bbi.errors import BbiWarning
+
+        tests: dict[tuple[str, str], list[str]] = {}
+        for entry in sorted(self.entries, key=lambda entry: str(entry["nodeid"])):
+            for verdict in entry["verdicts"]:
+                for name, reason in verdict.get("skipped", {}).items():
+                    tests.setdefault((str(name), str(reason)), []).append(str(entry["nodeid"]))
+        for (name, reason), nodeids in tests.items():
+            unique = list(dict.fromkeys(nodeids))
+            shown = ", ".join(unique[:3]) + (
+                f" and {len(unique) - 3} more" if len(unique) > 3 else ""
+            )
+            plural = "s" if len(nodeids) != 1 else ""
+            message = encodable(
+                f"adversary {name!r} did not play in {len(nodeids)} verdict{plural} "
+                f"({shown}): {reason}; the verdicts were decided without it."
+            )
+            try:
+                warnings.warn_explicit(
+                    message,
+                    BbiWarning,
+                    filename="pytest-bbi",  # not a line of code: the session's verdicts
+                    lineno=0,
+                    module="pytest_bbi",
+                )
+            except BbiWarning:
+                terminalreporter.write_line(f"bbi: error (BbiWarning): {message}", red=True)
+                if self.session is not None:
+                    self.session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         """Print the capability × adversary table once, and write the JSON and HTML reports."""
@@ -91,6 +135,7 @@ class Ledger:
         from pytest_bbi import report
 
         seed = settings.get(config).seed
+        self._warn_skipped(terminalreporter)
         if self.entries:
             terminalreporter.write_sep("=", f"bbi: behavioral verdicts (seed={seed})")
             for line in report.summary_table(self.entries):

@@ -11,8 +11,11 @@ from pytest_bbi.verdict import UNDERPOWERED, cell_status
 
 __all__ = ["REPORT_SCHEMA_VERSION", "build_report", "report_schema"]
 
-REPORT_SCHEMA_VERSION = 2
-"""The version of the report document; bumped whenever its shape changes incompatibly.
+REPORT_SCHEMA_VERSION = 3
+"""The version of the report document; bumped whenever its shape changes.
+
+Version 3 (names on every row): verdicts gained ``teacher`` and ``student``, the models' names.
+The schema still accepts version 2 documents, which lack them.
 
 Version 2 (the second statistical engine): the decision ``"indistinguishable"`` became
 ``"undetected"``; verdicts gained ``estimate``, ``detectable``, ``detect_target``,
@@ -126,6 +129,51 @@ def verdict_cells(
 
 def sorted_entries(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(entries, key=lambda entry: str(entry["nodeid"]))
+
+
+def model_name(verdict: Mapping[str, Any], role: str) -> str:
+    """The ``role`` (``"teacher"`` or ``"student"``) model's name, or "unnamed" when unknown."""
+    name = verdict.get(role)
+    return "unnamed" if name is None else str(name)
+
+
+def pair_label(verdict: Mapping[str, Any]) -> str:
+    """The two models of a verdict in words, e.g. "student 'distilled' vs teacher 'smollm2'"."""
+    return (
+        f"student {model_name(verdict, 'student')!r} vs teacher {model_name(verdict, 'teacher')!r}"
+    )
+
+
+def verdict_labels(verdicts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One label per verdict of a test: its models (:func:`pair_label`).
+
+    A label is numbered ("…, verdict 2 of 3") only when two verdicts of the test compare the
+    same two models.
+    """
+    pairs = [pair_label(verdict) for verdict in verdicts]
+    return [
+        f"{pair}, verdict {number} of {len(verdicts)}" if pairs.count(pair) > 1 else pair
+        for number, pair in enumerate(pairs, start=1)
+    ]
+
+
+def skipped_lines(verdict: Mapping[str, Any]) -> list[str]:
+    """One sentence per adversary that did not play in a verdict, with why."""
+    return [
+        f"adversary {name!r} did not play: {reason}"
+        for name, reason in verdict.get("skipped", {}).items()
+    ]
+
+
+def fingerprint_summary(fingerprint: Mapping[str, Any]) -> str:
+    """One fingerprint in words: its kind, the model it describes and its size."""
+    metadata = fingerprint.get("metadata", {})
+    statistics = fingerprint.get("statistics", {})
+    fields = sum(len(bucket) for bucket in statistics.values())
+    kind = str(fingerprint.get("kind", "?"))
+    model = f" of model {metadata['model']!r}" if "model" in metadata else ""
+    buckets = ", ".join(str(bucket) for bucket in statistics) or "no bucket"
+    return f"{kind} fingerprint{model}: {fields} field{'s' if fields != 1 else ''} over {buckets}"
 
 
 def calibration_rows(verdict: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -1,4 +1,4 @@
-"""The self-contained HTML report: a summary table, then per test its decision, plots and pairs."""
+"""The self-contained HTML report: a students × buckets matrix, a summary, then each test."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from pytest_bbi.report.document import (
     calibration_rows,
     detectable_text,
     estimated,
+    fingerprint_summary,
     interval,
+    model_name,
     power_note,
     recommendation,
     signed,
+    skipped_lines,
     sorted_entries,
     verdict_cells,
+    verdict_labels,
 )
 from pytest_bbi.report.escaping import escape_attr, escape_text
 from pytest_bbi.report.plots import advantage_plot, calibration_plot
@@ -60,7 +64,15 @@ svg .epsilon-label { fill: #b00020; }
 svg .target { stroke: #0a7a32; stroke-dasharray: 6 4; stroke-width: 1.5; }
 svg .target-label { fill: #0a7a32; }
 svg .timed-out .whisker { stroke-dasharray: 2 3; }
+table.matrix td.cell { min-width: 9rem; text-align: center; }
+table.matrix td.cell a { color: inherit; }
+table.matrix td.untested { color: #999; text-align: center; }
+table.matrix td.failing { outline: 2px solid #b00020; outline-offset: -2px; }
+.skipped { color: #8a5a00; }
+details.pairs-of-a-pass summary { cursor: pointer; font-weight: 600; }
 """
+_COOL = (255, 255, 255)
+_HOT = (224, 102, 102)
 
 
 def _compact(value: Any) -> str:
@@ -107,18 +119,25 @@ def _decision(verdict: Mapping[str, Any]) -> str:
             f"white-box certificate: no adversary's advantage exceeds "
             f"{bound['advantage_upper']:.3f} (estimated best {bound['advantage']:.3f})"
         )
-    facts += [f"{name} did not play: {why}" for name, why in verdict.get("skipped", {}).items()]
     note = power_note(verdict)
     warning = "" if note is None else f' <span class="underpowered">{escape_text(note)}</span>'
+    skipped = "".join(
+        f'<p class="skipped">{escape_text(line)}</p>' for line in skipped_lines(verdict)
+    )
     return (
         f'<p><span class="decision decision-{escape_attr(decision)}">'
         f"{escape_text(decision)}</span> — "
-        f"{escape_text('; '.join(facts))}{warning}</p>"
+        f"{escape_text('; '.join(facts))}{warning}</p>{skipped}"
     )
 
 
 def _pairs(verdict: Mapping[str, Any]) -> str:
-    """The held-out pairs the adversaries were most confident about, across every cell."""
+    """The held-out pairs the adversaries were most confident about, across every cell.
+
+    On a failure they are the evidence, shown open. On a pass no adversary was shown to beat
+    ε, so a confident call is not evidence of a difference and may well be wrong (it named the
+    student as the teacher); they are shown folded, under a heading that says so.
+    """
     examples = [
         (example, bucket, result)
         for bucket, result in verdict_cells(verdict)
@@ -127,9 +146,15 @@ def _pairs(verdict: Mapping[str, Any]) -> str:
     examples.sort(key=lambda item: -float(item[0]["confidence"]))
     if not examples:
         return '<p class="note">No held-out pairs were recorded.</p>'
+    teacher = escape_text(repr(model_name(verdict, "teacher")))
+    student = escape_text(repr(model_name(verdict, "student")))
     rows = []
     for example, bucket, result in examples[:_PAIRS_SHOWN]:
-        call = "named the teacher" if example["correct"] else "named the student"
+        call = (
+            "named the teacher: right"
+            if example["correct"]
+            else "took the student for the teacher: wrong"
+        )
         rows.append(
             "<tr>"
             f'<td dir="auto">{escape_text(example["prompt"], _TEXT_LIMIT)}</td>'
@@ -140,17 +165,35 @@ def _pairs(verdict: Mapping[str, Any]) -> str:
             f"{call}</span></td>"
             "</tr>"
         )
+    table = [
+        '<table class="pairs">',
+        '<colgroup><col class="text"><col class="text"><col class="text">'
+        '<col class="confidence"></colgroup>',
+        f"<thead><tr><th>prompt</th><th>teacher {teacher}</th><th>student {student}</th>"
+        "<th>adversary confidence</th></tr></thead>",
+        "<tbody>",
+        *rows,
+        "</tbody></table>",
+    ]
+    if not verdict["passed"]:
+        return "\n".join(
+            [
+                "<h4>Most distinguishing pairs</h4>",
+                '<p class="note">The held-out pairs the adversaries were most sure of: the '
+                "evidence that told the student apart.</p>",
+                *table,
+            ]
+        )
     return "\n".join(
         [
-            "<h4>Most distinguishing pairs</h4>",
-            '<table class="pairs">',
-            '<colgroup><col class="text"><col class="text"><col class="text">'
-            '<col class="confidence"></colgroup>',
-            "<thead><tr><th>prompt</th><th>teacher</th><th>student</th>"
-            "<th>adversary confidence</th></tr></thead>",
-            "<tbody>",
-            *rows,
-            "</tbody></table>",
+            '<details class="pairs-of-a-pass"><summary>The pairs the adversaries were most sure '
+            "of (not evidence: this verdict passed)</summary>",
+            '<p class="note">No adversary was shown to beat ε, so a confident call here is no '
+            "evidence of a difference; a call marked wrong is a confident mistake (the adversary "
+            "took the student for the teacher). Shown to help read what the adversaries looked "
+            "at.</p>",
+            *table,
+            "</details>",
         ]
     )
 
@@ -217,15 +260,122 @@ def _fingerprint(fingerprint: Mapping[str, Any]) -> str:
     )
 
 
+def advantage_colour(advantage: float) -> str:
+    """The matrix colour of an advantage: white at 0 (or below), a muted red at 1."""
+    share = min(1.0, max(0.0, advantage))
+    channels = (round(c + (h - c) * share) for c, h in zip(_COOL, _HOT, strict=True))
+    return "#" + "".join(f"{channel:02x}" for channel in channels)
+
+
+def _bucket_word(bucket: Mapping[str, Any]) -> str:
+    """One word for a bucket of a verdict, from its cells."""
+    results = list(bucket["adversaries"].values())
+    if any(result["rejected"] for result in results):
+        return "distinguishable"
+    if any(result["timed_out"] for result in results):
+        return "timed out"
+    if not bucket["passed"]:
+        return "not certified"
+    if results and all(result["within"] for result in results):
+        return "within ε"
+    return "undetected"
+
+
+def _matrix(entries: Sequence[Mapping[str, Any]]) -> str:
+    """Students × capability buckets, each cell coloured by its strongest estimated advantage.
+
+    A row is one (student, teacher) pair; a cell lists every test that played that pair on
+    that bucket, with the bucket's word, and links to the test's section.
+    """
+    pairs: dict[tuple[str, str], dict[str, list[tuple[int, Mapping[str, Any]]]]] = {}
+    buckets: dict[str, None] = {}
+    for index, entry in enumerate(entries, start=1):
+        for verdict in entry["verdicts"]:
+            pair = (model_name(verdict, "student"), model_name(verdict, "teacher"))
+            cells = pairs.setdefault(pair, {})
+            for name, bucket in verdict["buckets"].items():
+                buckets.setdefault(str(name), None)
+                cells.setdefault(str(name), []).append((index, bucket))
+    if not pairs:
+        return ""
+    rows = []
+    for (student, teacher), cells in pairs.items():
+        row = [
+            f'<tr><th scope="row">student {escape_text(repr(student))}<br>'
+            f'<span class="note">vs teacher {escape_text(repr(teacher))}</span></th>'
+        ]
+        for name in buckets:
+            hits = cells.get(name, [])
+            if not hits:
+                row.append('<td class="untested">not tested</td>')
+                continue
+            strongest = max(estimated(bucket) for _, bucket in hits)
+            failing = " failing" if any(not bucket["passed"] for _, bucket in hits) else ""
+            lines = "<br>".join(
+                f'<a href="#test-{index}">{signed(estimated(bucket))} '
+                f"{escape_text(_bucket_word(bucket))}</a>"
+                for index, bucket in hits
+            )
+            row.append(
+                f'<td class="cell{failing}" style="background:{advantage_colour(strongest)}" '
+                f'data-student="{escape_attr(student)}" data-bucket="{escape_attr(name)}">'
+                f"{lines}</td>"
+            )
+        rows.append("".join(row) + "</tr>")
+    header = "".join(f'<th scope="col">{escape_text(name)}</th>' for name in buckets)
+    return "\n".join(
+        [
+            "<h2>Students × capability buckets</h2>",
+            '<p class="note">Each cell: the strongest adversary\'s estimated advantage in that '
+            "bucket (0 = a coin flip, 1 = always told apart) and the bucket's word; the colour "
+            "runs from white (advantage 0 or less) to red (advantage 1); a red outline marks a "
+            "bucket that failed. Click a cell for its test.</p>",
+            '<table class="matrix">',
+            f"<thead><tr><th>student (teacher)</th>{header}</tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody></table>",
+        ]
+    )
+
+
+def _skipped(entries: Sequence[Mapping[str, Any]]) -> str:
+    """Every adversary that did not play, per test and pair, with why."""
+    items = [
+        f'<li><a href="#test-{index}">{escape_text(entry["nodeid"])}</a> '
+        f"({escape_text(label)}): {escape_text(line)}</li>"
+        for index, entry in enumerate(entries, start=1)
+        for label, verdict in zip(verdict_labels(entry["verdicts"]), entry["verdicts"], strict=True)
+        for line in skipped_lines(verdict)
+    ]
+    if not items:
+        return ""
+    return "\n".join(
+        [
+            "<h2>Adversaries that did not play</h2>",
+            '<ul class="skipped">',
+            *items,
+            "</ul>",
+        ]
+    )
+
+
 def _summary(entries: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for index, entry in enumerate(entries, start=1):
         link = f'<a href="#test-{index}">{escape_text(entry["nodeid"])}</a>'
         outcome = escape_text(entry["outcome"])
-        if not entry["verdicts"]:
+        for fingerprint in entry.get("fingerprints", []):
+            model = fingerprint.get("metadata", {}).get("model")
             rows.append(
-                f"<tr><td>{link}</td><td>{outcome}</td><td>no verdict</td>"
-                "<td></td><td></td><td></td><td></td><td></td></tr>"
+                f"<tr><td>{link}</td><td>{outcome}</td><td></td>"
+                f"<td>{'' if model is None else escape_text(model)}</td><td></td>"
+                f'<td colspan="6">{escape_text(fingerprint_summary(fingerprint))}</td></tr>'
+            )
+        if not entry["verdicts"] and not entry.get("fingerprints"):
+            rows.append(
+                f"<tr><td>{link}</td><td>{outcome}</td><td></td><td></td><td></td>"
+                '<td colspan="6">nothing recorded</td></tr>'
             )
         for verdict in entry["verdicts"]:
             decision = escape_text(verdict["decision"])
@@ -236,6 +386,9 @@ def _summary(entries: Sequence[Mapping[str, Any]]) -> str:
             )
             rows.append(
                 f"<tr><td>{link}</td><td>{outcome}</td>"
+                f"<td>{escape_text(model_name(verdict, 'teacher'))}</td>"
+                f"<td>{escape_text(model_name(verdict, 'student'))}</td>"
+                f"<td>{escape_text(', '.join(str(name) for name in verdict['buckets']))}</td>"
                 f'<td><span class="decision decision-{escape_attr(verdict["decision"])}">{decision}'
                 f"</span>{mark}</td>"
                 f'<td class="num">{signed(estimated(verdict))}</td>'
@@ -247,7 +400,8 @@ def _summary(entries: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(
         [
             '<table id="summary">',
-            "<thead><tr><th>test</th><th>outcome</th><th>decision</th><th>advantage</th>"
+            "<thead><tr><th>test</th><th>outcome</th><th>teacher</th><th>student</th>"
+            "<th>capability buckets</th><th>decision</th><th>advantage</th>"
             "<th>interval</th><th>detectable</th><th>queries</th><th>seconds</th></tr></thead>",
             "<tbody>",
             *rows,
@@ -263,11 +417,10 @@ def _section(index: int, entry: Mapping[str, Any]) -> str:
         f"<h2>{escape_text(entry['nodeid'])}</h2>",
         f'<p class="meta">outcome: {escape_text(entry["outcome"])}</p>',
     ]
-    if not verdicts:
+    if not verdicts and not entry.get("fingerprints"):
         parts.append('<p class="note">This test recorded no verdict.</p>')
-    for number, verdict in enumerate(verdicts, start=1):
-        if len(verdicts) > 1:
-            parts.append(f"<h3>Verdict {number} of {len(verdicts)}</h3>")
+    for label, verdict in zip(verdict_labels(verdicts), verdicts, strict=True):
+        parts.append(f'<h3 class="pair">{escape_text(label)}</h3>')
         parts += [
             _decision(verdict),
             advantage_plot(verdict),
@@ -277,6 +430,10 @@ def _section(index: int, entry: Mapping[str, Any]) -> str:
     fingerprints = entry.get("fingerprints", [])
     if fingerprints:
         parts.append("<h3>Fingerprints</h3>")
+        parts += [
+            f'<p class="meta">{escape_text(fingerprint_summary(fingerprint))}</p>'
+            for fingerprint in fingerprints
+        ]
         parts += [_fingerprint(fingerprint) for fingerprint in fingerprints]
     parts.append("</section>")
     return "\n".join(parts)
@@ -293,12 +450,14 @@ def render_html(report: Mapping[str, Any]) -> str:
         report: the report document.
 
     Returns:
-        The page: the seed and plugin version, a summary table of every test (``id="summary"``)
-        and, per test, its decision, an SVG plot of advantage by capability bucket × adversary
-        with interval whiskers and the ε line (``class="advantage-plot"``), the most
-        distinguishing pairs side by side (``class="pairs"``), the student's calibration when
-        the test asked for it (``class="calibration"`` and ``class="calibration-plot"``) and
-        its fingerprints.
+        The page: the seed and plugin version, a matrix of students × capability buckets
+        coloured by advantage (``class="matrix"``), the adversaries that did not play and why,
+        a summary table of every test naming its teacher and student (``id="summary"``) and,
+        per test and pair of models, its decision, an SVG plot of advantage by capability
+        bucket × adversary with interval whiskers and the ε line (``class="advantage-plot"``),
+        the most distinguishing pairs side by side (``class="pairs"``; folded, and said not to
+        be evidence, on a pass), the student's calibration when the test asked for it
+        (``class="calibration"`` and ``class="calibration-plot"``) and its fingerprints.
     """
     entries = sorted_entries(report["tests"])
     verdicts = sum(len(entry["verdicts"]) for entry in entries)
@@ -321,6 +480,8 @@ def render_html(report: Mapping[str, Any]) -> str:
             f"{verdicts} verdicts · replay with "
             f"<code>--bbi-seed={escape_text(report['seed'])}</code>"
             "</p>",
+            _matrix(entries),
+            _skipped(entries),
             "<h2>Summary</h2>",
             _summary(entries),
             *(_section(index, entry) for index, entry in enumerate(entries, start=1)),

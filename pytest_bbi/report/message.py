@@ -104,7 +104,7 @@ def _examples(bucket: BucketResult, result: AdversaryResult) -> list[str]:
         return lines
     lines.append(f"{result.name} ({bucket.name}): the held-out pairs it was most sure of")
     for rank, example in enumerate(result.examples, start=1):
-        call = "right" if example.correct else "wrong"
+        call = "right" if example.correct else "wrong: it took the student for the teacher"
         lines += [
             f"  {rank}. prompt:  {_excerpt(example.prompt)}",
             f"     teacher: {_excerpt(example.teacher)}",

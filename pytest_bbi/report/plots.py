@@ -88,7 +88,7 @@ def advantage_plot(verdict: Mapping[str, Any]) -> str:
     parts += [
         f'<line class="axis" x1="{_PLOT_LEFT}" y1="{_PLOT_TOP}" x2="{_PLOT_LEFT}" y2="{bottom}"/>',
         f'<text class="axis-title" x="16" y="{middle:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 16 {middle:.1f})">advantage</text>',
+        f'transform="rotate(-90 16 {middle:.1f})">advantage (0 = a coin flip)</text>',
     ]
     for index, bucket in enumerate(buckets):
         left = _PLOT_LEFT + index * band
@@ -121,7 +121,12 @@ def advantage_plot(verdict: Mapping[str, Any]) -> str:
         items.append(("distinguishable", f'fill="#fff" {_REJECTED}'))
     if any(result["timed_out"] for result in scored):
         items.append(("timed out", 'fill="#fff" stroke="#333"'))
-    legend_top = bottom + (84 if rotate else 44)
+    title_y = bottom + (76 if rotate else 38)
+    parts.append(
+        f'<text class="axis-title" x="{(_PLOT_LEFT + _PLOT_RIGHT) / 2:.1f}" y="{title_y}" '
+        'text-anchor="middle">capability bucket (one whisker per adversary)</text>'
+    )
+    legend_top = title_y + 22
     legend, legend_height = _legend(items, legend_top)
     height = legend_top + legend_height
     caption = f"advantage by capability and adversary, {verdict['mode']} mode"
@@ -205,6 +210,8 @@ def calibration_plot(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
         f'text-anchor="end">target {target:g}</text>',
         f'<text class="axis-title" x="{(_PLOT_LEFT + _PLOT_RIGHT) / 2:.1f}" y="{bottom + 34}" '
         'text-anchor="middle">student confidence (mean token log-probability)</text>',
+        f'<text class="axis-title" x="16" y="{top + height / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {top + height / 2:.1f})">agreement with the teacher</text>',
     ]
     legend_items = []
     for index, (label, calibration) in enumerate(rows):

@@ -61,8 +61,11 @@ def test_summary_once_with_every_worker_results_and_valid_reports(project, worke
             "*test_code_twin*code*stylometric*",
             "*test_factual_tic*factual*stylometric*distinguishable*",
             "*test_style_twin*style*stylometric*",
-            "*test_factual_tic: distinguishable over the 50 prompts given*; detectable*",
-            "*test_style_twin: undetected over the 50 prompts given*; detectable advantage 0.*",
+            "*test_factual_tic (student 'tic' vs teacher 'teacher'): distinguishable over the 50 "
+            "prompts given*; detectable*",
+            "*test_style_twin (student 'teacher' vs teacher 'teacher'): undetected over the 50 "
+            "prompts given*; detectable advantage 0.*",
+            "*test_fingerprint (passed): model fingerprint of model 'teacher': * fields over *",
         ],
         consecutive=False,
     )
@@ -126,7 +129,8 @@ def test_calibration_reaches_the_summary_and_both_reports(pytester, workers):
     result.stdout.fnmatch_lines(
         [
             "*bbi: student calibration (fall back to the teacher)*",
-            "*test_hedging_student [[]factual[]]: 200 queries, agreement 0.7*(exact match), "
+            "*test_hedging_student (student 'hedging-student' vs teacher 'steady-teacher') "
+            "[[]factual[]]: 200 queries, agreement 0.7*(exact match), "
             "AUROC 1.00; fall back below -0.2*: the student serves 7*% at agreement 1.00*",
         ]
     )
@@ -137,4 +141,5 @@ def test_calibration_reaches_the_summary_and_both_reports(pytester, workers):
     html = (pytester.path / "out" / "report.html").read_text()
     assert 'class="calibration"' in html
     assert 'class="calibration-plot"' in html
+    assert ">agreement with the teacher</text>" in html
     assert "fall back below -0.2" in html

@@ -9,9 +9,12 @@ import pytest
 from scripted import PROMPTS, teacher_fn
 
 import pytest_bbi as bbi
-from pytest_bbi.adversaries import Binding, Deadline, Trial, resolve
+from pytest_bbi import context
+from pytest_bbi.adversaries import DEFAULT_CLASS, Binding, Deadline, Trial, resolve
 from pytest_bbi.adversaries.likelihood import LikelihoodAdversary
 from pytest_bbi.errors import AdversaryError, ModelOutputError
+from pytest_bbi.game.run import GameRun
+from pytest_bbi.game.setup import set_up
 from pytest_bbi.models import Scorer, from_callable
 from pytest_bbi.report import report_schema
 
@@ -94,13 +97,24 @@ def test_malformed_scores_fail_with_the_model_named():
 
 def test_against_a_black_box_model_it_is_skipped_with_the_reason_in_the_verdict():
     budget = bbi.Budget(queries=40, adversaries=["stylometric", "likelihood"])
-    with pytest.warns(bbi.BbiWarning, match=r"'likelihood' did not play: .*'black-box'"):
-        verdict = bbi.assert_indistinguishable(
-            BLACK_BOX, BLACK_BOX, PROMPTS, budget=budget, epsilon=0.3, seed=0
-        )
+    restore = context.activate(context.TestContext())  # outside pytest: the assertion warns
+    try:
+        with pytest.warns(bbi.BbiWarning, match=r"'likelihood' did not play: .*'black-box'"):
+            verdict = bbi.assert_indistinguishable(
+                BLACK_BOX, BLACK_BOX, PROMPTS, budget=budget, epsilon=0.3, seed=0
+            )
+    finally:
+        restore()
     assert list(verdict.adversaries) == ["stylometric"]
     assert "score(prompts, completions)" in verdict.skipped["likelihood"]
     assert verdict.certificate is None
+
+
+def test_the_default_class_says_why_likelihood_is_left_out_for_a_black_box_model():
+    setup = set_up(PROMPTS, bbi.Budget(queries=40), capability=None, seed=0)
+    game = GameRun(setup, TEACHER, BLACK_BOX, bbi.Budget(queries=40), "detect", 0.3, 0.05, None)
+    assert [adversary.name for adversary in game.adversaries] == list(DEFAULT_CLASS)
+    assert "student 'black-box' cannot score completions" in game.skipped["likelihood"]
 
 
 def test_with_only_white_box_adversaries_and_black_box_models_nothing_can_play():
@@ -210,15 +224,15 @@ def test_the_certificate_and_skips_are_valid_report_json():
     assert "likelihood" in verdict.adversaries
     document = json.loads(json.dumps(verdict.to_dict()))
     jsonschema.validate(document, {"$ref": "#/$defs/verdict", "$defs": schema["$defs"]})
-    with pytest.warns(bbi.BbiWarning):
-        skipped = bbi.assert_indistinguishable(
-            BLACK_BOX,
-            BLACK_BOX,
-            PROMPTS,
-            budget=bbi.Budget(queries=40, adversaries=["stylometric", "likelihood"]),
-            epsilon=0.5,
-            seed=0,
-        )
+    skipped = bbi.assert_indistinguishable(  # the plugin warns about it once, at the end
+        BLACK_BOX,
+        BLACK_BOX,
+        PROMPTS,
+        budget=bbi.Budget(queries=40, adversaries=["stylometric", "likelihood"]),
+        epsilon=0.5,
+        seed=0,
+    )
+    assert set(skipped.skipped) == {"likelihood"}
     jsonschema.validate(
         json.loads(json.dumps(skipped.to_dict())),
         {"$ref": "#/$defs/verdict", "$defs": schema["$defs"]},

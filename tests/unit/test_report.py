@@ -120,6 +120,8 @@ def _distinguishable():
         detectable=0.31,
         detect_target=0.2,
         prompts=150,
+        teacher="smollm2",
+        student="int8",
     )
 
 
@@ -157,6 +159,8 @@ def _inconclusive():
         detectable=None,
         detect_target=0.3,
         prompts=40,
+        teacher="smollm2",
+        student="pruned",
     )
 
 
@@ -211,7 +215,7 @@ def _validator():
 
 def test_report_is_sorted_plain_json_and_valid(report):
     assert report["schema"] == "pytest-bbi/report"
-    assert report["version"] == REPORT_SCHEMA_VERSION == 2
+    assert report["version"] == REPORT_SCHEMA_VERSION == 3
     assert [t["nodeid"] for t in report["tests"]] == sorted(t["nodeid"] for t in _entries())
     assert json.loads(json.dumps(report)) == report  # no tuples or other non-JSON containers
     _validator().validate(report)
@@ -243,7 +247,8 @@ def test_schema_names_every_verdict_field():
     """Adding a field to Verdict (or its parts) means documenting it in report_schema.json."""
     defs = report_schema()["$defs"]
     verdict = _distinguishable().to_dict()
-    assert set(defs["verdict"]["required"]) == set(verdict)
+    named = report_schema()["then"]["properties"]["tests"]["items"]["properties"]["verdicts"]
+    assert set(defs["verdict"]["required"]) | set(named["items"]["required"]) == set(verdict)
     assert set(defs["bucket"]["required"]) == set(verdict["buckets"]["style"])
     result = verdict["buckets"]["robustness"]["adversaries"]["stylometric"]
     assert set(defs["adversary"]["required"]) == set(result)
@@ -309,6 +314,8 @@ def test_summary_table_has_one_aligned_row_per_test_bucket_adversary():
     header, rows = lines[0], lines[1:9]
     assert header.split() == [
         "test",
+        "teacher",
+        "student",
         "capability",
         "adversary",
         "advantage",
@@ -320,9 +327,13 @@ def test_summary_table_has_one_aligned_row_per_test_bucket_adversary():
         "queries",
         "seconds",
     ]
-    assert len(lines) == 1 + 2 + 3 * 2 + 2
+    assert len(lines) == 1 + 2 + 3 * 2 + 2 + 1
+    assert lines[-1] == (
+        "test_distill.py::test_student_matches[robust] (failed): model fingerprint of model "
+        "'tiny-student': 2 fields over style"
+    )
     # columns line up: every column starts at the same offset on every line
-    for column in ("capability", "adversary", "verdict"):
+    for column in ("teacher", "student", "capability", "adversary", "verdict"):
         start = header.index(column)
         assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows)
     for column in ("detectable", "queries", "seconds"):
@@ -330,9 +341,16 @@ def test_summary_table_has_one_aligned_row_per_test_bucket_adversary():
         assert all(row[end - 1] != " " and row[end : end + 1] in ("", " ") for row in rows)
 
     first = rows[0].split()
-    assert first[:3] == ["test_distill.py::test_certify_math", "all", "stylometric"]
+    assert first[:5] == [
+        "test_distill.py::test_certify_math",
+        "smollm2",
+        "pruned",
+        "all",
+        "stylometric",
+    ]
     assert rows[1].split()[-6:] == ["timed", "out", ">", "1", "200", "1.25"]
-    cells = {tuple(row.split()[1:3]): row for row in rows[2:]}
+    assert all(row.split()[1:3] == ["smollm2", "int8"] for row in rows[2:])
+    cells = {tuple(row.split()[3:5]): row for row in rows[2:]}
     assert re.search(
         r"\+0\.760  \[\+0\.620, \+0\.870\] +88/100  distinguishable +0\.310 +200 +1\.25$",
         cells["robustness", "stylometric"],
@@ -413,8 +431,9 @@ def test_html_turns_crowded_bucket_labels():
 def test_html_has_the_summary_pairs_and_fingerprints(report):
     page = render_html(report)
     assert '<table id="summary">' in page
-    summary = page[page.index('<table id="summary">') : page.index("</table>")]
-    assert summary.count("<tr>") == 1 + 3
+    start = page.index('<table id="summary">')
+    summary = page[start : page.index("</table>", start)]
+    assert summary.count("<tr>") == 1 + 4  # a fingerprint, two verdicts, a test with neither
     assert "distinguishable" in summary
     assert "inconclusive" in summary
     assert "seed <code>1234</code>" in page
@@ -423,8 +442,8 @@ def test_html_has_the_summary_pairs_and_fingerprints(report):
     assert len(pairs) == 2
     assert [h for h in re.findall(r"<th>(.*?)</th>", pairs[1])] == [
         "prompt",
-        "teacher",
-        "student",
+        "teacher &#x27;smollm2&#x27;",
+        "student &#x27;int8&#x27;",
         "adversary confidence",
     ]
     assert pairs[1].index("&lt;script&gt;") < pairs[1].index("מה השעה")  # most confident first
@@ -652,3 +671,199 @@ def test_an_a_a_pass_prints_what_it_could_detect_in_all_four_outputs(sequential)
         assert document["tests"][0]["verdicts"][0]["detectable"] == verdict.detectable
         for name, text in outputs.items():
             assert not re.search(r"(?<!assert_)indistinguishable", text), name
+
+
+# -- names on every row, the matrix, adversaries left out -----------------------------------------
+
+
+def _two_students_over_two_buckets():
+    """One test, two verdicts (pruned fails on factual, distilled passes), and a fingerprint."""
+    caught = _bucket(
+        "factual", [_result("stylometric", 90, 100, lower=0.7, upper=0.9, rejected=True)]
+    )
+    passed = _bucket(
+        "code",
+        [
+            _result(
+                "stylometric",
+                48,
+                100,
+                lower=-0.2,
+                upper=0.1,
+                examples=(Example("2+2?", "4", "four", 0.5, False),),
+            )
+        ],
+    )
+    pruned = dataclasses.replace(
+        _distinguishable(),
+        student="pruned",
+        teacher="smollm2",
+        buckets={"factual": caught, "code": passed},
+        skipped={"likelihood": "teacher 'smollm2' cannot score completions"},
+    )
+    distilled = dataclasses.replace(
+        _underpowered_pass(),
+        student="distilled",
+        teacher="smollm2",
+        buckets={"factual": dataclasses.replace(passed, name="factual"), "code": passed},
+        adversaries=passed.adversaries,
+        skipped={"likelihood": "teacher 'smollm2' cannot score completions"},
+    )
+    return {
+        "nodeid": "tests/test_distill.py::test_distillation_narrows_the_gap[factual]",
+        "outcome": "failed",
+        "verdicts": [pruned.to_dict(), distilled.to_dict()],
+        "fingerprints": [FINGERPRINT],
+    }
+
+
+def test_every_terminal_row_names_the_teacher_the_student_and_the_bucket():
+    lines = summary_table([_two_students_over_two_buckets()])
+    header, rows = lines[0].split(), lines[1:7]
+    assert header[:5] == ["test", "teacher", "student", "capability", "adversary"]
+    assert [row.split()[1:5] for row in rows] == [
+        ["smollm2", "pruned", "factual", "stylometric"],
+        ["smollm2", "pruned", "code", "stylometric"],
+        ["smollm2", "pruned", "factual,code", "likelihood"],
+        ["smollm2", "distilled", "factual", "stylometric"],
+        ["smollm2", "distilled", "code", "stylometric"],
+        ["smollm2", "distilled", "factual,code", "likelihood"],
+    ]
+    assert all(row.rstrip().endswith("did not play") for row in (rows[2], rows[5]))
+    verdict_lines = [line for line in lines[7:] if "verdict" in line or "over the" in line]
+    test = "test_distill.py::test_distillation_narrows_the_gap[factual]"
+    assert verdict_lines[0].startswith(
+        f"{test} (student 'pruned' vs teacher 'smollm2'): distinguishable over"
+    )
+    assert f"{test} (student 'distilled' vs teacher 'smollm2'): undetected over" in lines[-3]
+    reason = "adversary 'likelihood' did not play: teacher 'smollm2' cannot score completions"
+    assert f"{test} (student 'pruned' vs teacher 'smollm2'): {reason}" in lines
+    assert f"{test} (student 'distilled' vs teacher 'smollm2'): {reason}" in lines
+    assert not any("verdict 1 of" in line for line in lines)
+
+
+def test_verdicts_of_the_same_two_models_are_numbered():
+    from pytest_bbi.report.document import verdict_labels
+
+    same = {"teacher": "t", "student": "s"}
+    assert verdict_labels([same, same, {"teacher": "t", "student": "u"}]) == [
+        "student 's' vs teacher 't', verdict 1 of 3",
+        "student 's' vs teacher 't', verdict 2 of 3",
+        "student 'u' vs teacher 't'",
+    ]
+    assert verdict_labels([{"teacher": None, "student": None}]) == [
+        "student 'unnamed' vs teacher 'unnamed'"
+    ]
+
+
+def test_html_opens_with_a_students_by_buckets_matrix_coloured_by_advantage():
+    from pytest_bbi.report.html import advantage_colour
+
+    page = render_html(
+        build_report([_two_students_over_two_buckets()], seed=0, plugin_version="0.1.0")
+    )
+    matrix = re.search(r'<table class="matrix">.*?</table>', page, flags=re.DOTALL).group()
+    assert page.index('class="matrix"') < page.index('id="summary"') < page.index("<section")
+    assert re.findall(r'<th scope="col">(.*?)</th>', matrix) == ["factual", "code"]
+    rows = re.findall(r"<tr><th scope=\"row\">(.*?)</tr>", matrix, flags=re.DOTALL)
+    assert [row.split("<br>")[0] for row in rows] == [
+        "student &#x27;pruned&#x27;",
+        "student &#x27;distilled&#x27;",
+    ]
+    assert all("vs teacher &#x27;smollm2&#x27;" in row for row in rows)
+    cells = dict(
+        ((student, bucket), colour)
+        for colour, student, bucket in re.findall(
+            r'style="background:(#[0-9a-f]{6})" data-student="([^"]+)" data-bucket="([^"]+)"',
+            matrix,
+        )
+    )
+    assert cells["pruned", "factual"] == advantage_colour(0.8) != advantage_colour(0.0)
+    assert cells["distilled", "code"] == advantage_colour(-0.04) == "#ffffff"
+    assert matrix.count('class="cell failing"') == 1
+    assert advantage_colour(1.0) == "#e06666"
+    assert advantage_colour(2.0) == advantage_colour(1.0)
+
+
+def test_html_names_the_models_on_every_summary_row_and_each_verdict():
+    page = render_html(
+        build_report([_two_students_over_two_buckets()], seed=0, plugin_version="0.1.0")
+    )
+    start = page.index('<table id="summary">')
+    summary = page[start : page.index("</table>", start)]
+    rows = re.findall(r"<tr><td>.*?</tr>", summary)
+    assert len(rows) == 3
+    assert "model fingerprint of model &#x27;tiny-student&#x27;: 2 fields over style" in rows[0]
+    assert "<td>tiny-student</td>" in rows[0]
+    assert "<td>smollm2</td><td>pruned</td><td>factual, code</td>" in rows[1]
+    assert "<td>smollm2</td><td>distilled</td><td>factual, code</td>" in rows[2]
+    assert "no verdict" not in page
+    headings = re.findall(r'<h3 class="pair">(.*?)</h3>', page)
+    assert headings == [
+        "student &#x27;pruned&#x27; vs teacher &#x27;smollm2&#x27;",
+        "student &#x27;distilled&#x27; vs teacher &#x27;smollm2&#x27;",
+    ]
+
+
+def test_html_lists_every_skipped_adversary_with_its_reason():
+    page = render_html(
+        build_report([_two_students_over_two_buckets()], seed=0, plugin_version="0.1.0")
+    )
+    listed = re.search(r'<ul class="skipped">.*?</ul>', page, flags=re.DOTALL).group()
+    reason = "adversary &#x27;likelihood&#x27; did not play: teacher &#x27;smollm2&#x27; cannot"
+    assert listed.count(reason) == 2
+    assert "(student &#x27;pruned&#x27; vs teacher &#x27;smollm2&#x27;)" in listed
+    assert "(student &#x27;distilled&#x27; vs teacher &#x27;smollm2&#x27;)" in listed
+    assert page.count(f'<p class="skipped">{reason}') == 2  # and in each verdict's details
+
+
+def test_a_pass_folds_its_pairs_and_says_they_are_not_evidence():
+    page = render_html(
+        build_report([_two_students_over_two_buckets()], seed=0, plugin_version="0.1.0")
+    )
+    sections = page.split('<h3 class="pair">')
+    failing, passing = sections[1], sections[2]
+    assert "<h4>Most distinguishing pairs</h4>" in failing
+    assert "<details" not in failing
+    assert '<details class="pairs-of-a-pass">' in passing
+    assert "not evidence: this verdict passed" in passing
+    assert "took the student for the teacher: wrong" in passing
+    assert "Most distinguishing pairs" not in passing
+
+
+def test_every_plot_axis_is_labelled():
+    page = render_html(
+        build_report([_two_students_over_two_buckets()], seed=0, plugin_version="0.1.0")
+    )
+    plot = re.search(r'<svg class="advantage-plot".*?</svg>', page, flags=re.DOTALL).group()
+    titles = re.findall(r'<text class="axis-title"[^>]*>(.*?)</text>', plot)
+    assert titles == [
+        "advantage (0 = a coin flip)",
+        "capability bucket (one whisker per adversary)",
+    ]
+    from pytest_bbi.report.plots import calibration_plot
+
+    calibration = {
+        "target": 0.9,
+        "bins": [
+            {"low": -2.0, "high": -1.0, "samples": 4, "agreeing": 1, "agreement": 0.25},
+            {"low": -1.0, "high": -0.1, "samples": 4, "agreeing": 4, "agreement": 1.0},
+        ],
+    }
+    svg = calibration_plot([("factual", calibration)])
+    assert re.findall(r'<text class="axis-title"[^>]*>(.*?)</text>', svg) == [
+        "student confidence (mean token log-probability)",
+        "agreement with the teacher",
+    ]
+
+
+def test_the_schema_asks_version_3_verdicts_for_their_models_and_still_reads_version_2():
+    document = build_report([_two_students_over_two_buckets()], seed=0, plugin_version="0.1.0")
+    _validator().validate(document)
+    anonymous = _broken(document, lambda r: r["tests"][0]["verdicts"][0].pop("student"))
+    assert not _validator().is_valid(anonymous)
+    version_2 = _broken(anonymous, lambda r: r.update(version=2))
+    for verdict in version_2["tests"][0]["verdicts"]:
+        verdict.pop("teacher")
+        verdict.pop("student", None)
+    _validator().validate(version_2)
