@@ -251,7 +251,7 @@ def test_schema_names_every_verdict_field():
     assert set(defs["verdict"]["required"]) | set(named["items"]["required"]) == set(verdict)
     assert set(defs["bucket"]["required"]) == set(verdict["buckets"]["style"])
     result = verdict["buckets"]["robustness"]["adversaries"]["stylometric"]
-    assert set(defs["adversary"]["required"]) == set(result)
+    assert set(defs["adversary"]["required"]) | set(defs["adversary_v3"]["required"]) == set(result)
     assert set(defs["example"]["required"]) == set(result["examples"][0])
 
 
@@ -868,6 +868,8 @@ def test_the_schema_asks_version_3_verdicts_for_their_models_and_still_reads_ver
         verdict.pop("student", None)
     _without_keys(version_2, {"fits_accuracy", "fits_pair_sd"})  # new in version 3 too
     _validator().validate(version_2)
+    without_fit_means = _broken(document, lambda r: _without_keys(r, {"fits_accuracy"}))
+    assert not _validator().is_valid(without_fit_means)
 
 
 def _without_keys(value, keys):
