@@ -85,6 +85,14 @@ def fault_proxy(vllm_base_url: str) -> Iterator[FaultProxy]:
     proxy.close()
 
 
+@pytest.fixture
+def fake_fault_proxy(fake_server: FakeOpenAIServer) -> Iterator[FaultProxy]:
+    """The same proxy in front of the fake server: faults and headers without a real model."""
+    proxy = FaultProxy(fake_server.base_url.removesuffix("/v1"))
+    yield proxy
+    proxy.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_soft_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
     """The teacher trained only 40 steps: a spread-out distribution, so temperature matters."""

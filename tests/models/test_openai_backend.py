@@ -16,12 +16,18 @@ from pytest_bbi.models.tiny import PROMPTS as TINY_PROMPTS
 
 PROMPTS = list(TINY_PROMPTS[:16])
 TOKENS = 12
+REAL_VLLM = pytest.mark.slow
+"""Tests against a real vLLM server (its virtualenv is built on first use, the server starts in
+about a minute on 2 cores): run with --runslow. The fault handling they share with every
+OpenAI-compatible server is tested against the fake server in the default run
+(tests/models/test_openai_faults.py and the two proxy tests below)."""
 
 
 def served(base_url: str, **options) -> Model:
     return load(f"openai:smollm2@{base_url}", max_new_tokens=TOKENS, **options)
 
 
+@REAL_VLLM
 def test_generates_text_through_completions_and_chat(vllm_base_url):
     model = served(vllm_base_url)
     assert isinstance(model, Model)
@@ -35,6 +41,7 @@ def test_generates_text_through_completions_and_chat(vllm_base_url):
     assert model.generate([], []) == []
 
 
+@REAL_VLLM
 def test_same_prompt_and_seed_give_the_same_completion_under_any_concurrency(vllm_base_url):
     seeds = list(range(100, 100 + len(PROMPTS)))
     reference = served(vllm_base_url, max_concurrency=8).generate(PROMPTS, seeds)
@@ -48,6 +55,7 @@ def test_same_prompt_and_seed_give_the_same_completion_under_any_concurrency(vll
     assert [shuffled[order.index(i)] for i in range(len(PROMPTS))] == reference
 
 
+@REAL_VLLM
 def test_seeds_matter_and_greedy_ignores_them(vllm_base_url):
     model = served(vllm_base_url)
     prompt = PROMPTS[0]
@@ -57,6 +65,7 @@ def test_seeds_matter_and_greedy_ignores_them(vllm_base_url):
     assert greedy.generate(PROMPTS[:6], list(range(6))) == greedy.generate(PROMPTS[:6], [9] * 6)
 
 
+@REAL_VLLM
 def test_greedy_completions_match_the_hf_backend_on_the_same_weights(vllm_base_url, smollm2_dir):
     # Two engines, the same fp32 weights: greedy decoding agrees except at near-ties.
     remote = served(vllm_base_url, temperature=0).generate(PROMPTS, [0] * len(PROMPTS))
@@ -67,6 +76,7 @@ def test_greedy_completions_match_the_hf_backend_on_the_same_weights(vllm_base_u
     assert agreeing >= 0.75 * len(PROMPTS), list(zip(remote, local, strict=True))
 
 
+@REAL_VLLM
 def test_scores_through_token_and_echo_log_probabilities(vllm_base_url):
     model = served(vllm_base_url)
     assert hasattr(model, "score")
@@ -87,6 +97,7 @@ def test_scores_through_token_and_echo_log_probabilities(vllm_base_url):
     assert not hasattr(served(vllm_base_url, echo_score=False), "score")
 
 
+@REAL_VLLM
 def test_plays_the_game_like_the_hf_backend(vllm_base_url):
     budget = bbi.Budget(queries=48, adversaries=["stylometric"])
     teacher = served(vllm_base_url, name="teacher")
@@ -103,6 +114,7 @@ def test_plays_the_game_like_the_hf_backend(vllm_base_url):
     assert failure.value.verdict.advantage > 0.5
 
 
+@REAL_VLLM
 def test_retries_a_503_and_then_succeeds(fault_proxy, vllm_base_url):
     direct = served(vllm_base_url).generate(PROMPTS[:2], [7, 8])
     fault_proxy.faults.fail_next = 2
@@ -113,6 +125,7 @@ def test_retries_a_503_and_then_succeeds(fault_proxy, vllm_base_url):
     assert fault_proxy.faults.answered == 2
 
 
+@REAL_VLLM
 def test_a_server_that_dies_mid_run_fails_clearly_and_keeps_every_answered_completion(
     fault_proxy, vllm_base_url, tmp_path
 ):
@@ -130,15 +143,16 @@ def test_a_server_that_dies_mid_run_fails_clearly_and_keeps_every_answered_compl
     assert stored[10:] == [None] * 2
 
 
-def test_a_slow_server_times_out_after_the_retries(fault_proxy):
-    fault_proxy.faults.delay_seconds = 3.0
-    model = served(fault_proxy.base_url, timeout=0.5, max_retries=1)
+def test_a_slow_server_times_out_after_the_retries(fake_fault_proxy):
+    fake_fault_proxy.faults.delay_seconds = 3.0
+    model = served(fake_fault_proxy.base_url, timeout=0.5, max_retries=1)
     with pytest.raises(BackendError, match=r"timed out after 0\.5s per attempt, 1 retries"):
         model.generate(PROMPTS[:1], [0])
-    assert len(fault_proxy.faults.seen) == 2
+    assert len(fake_fault_proxy.faults.seen) == 2
 
 
-def test_the_api_key_comes_from_the_environment_and_is_never_shown(fault_proxy, monkeypatch):
+def test_the_api_key_comes_from_the_environment_and_is_never_shown(fake_fault_proxy, monkeypatch):
+    fault_proxy = fake_fault_proxy
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("BBI_TEST_KEY", secret)
     model = served(fault_proxy.base_url, api_key_env="BBI_TEST_KEY", max_retries=0)

@@ -80,6 +80,7 @@ def test_vllm_spec_under_xdist_starts_one_server_and_stops_it(
     assert not list(state.glob("*.json"))
 
 
+@pytest.mark.slow  # a real vLLM server behind the proxy: run with --runslow
 def test_the_api_key_reaches_the_server_and_nothing_else(pytester, fault_proxy, monkeypatch):
     secret = "sk-bbi-secret-3f9a1c77d2e84b10"
     monkeypatch.setenv("BBI_SECRET_KEY", secret)
