@@ -31,7 +31,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from relation_learners import FewExamples, WordWeights, relation, tic_student  # noqa: E402
+from relation_learners import (  # noqa: E402
+    FewExamples,
+    WordWeights,
+    as_version_2,
+    relation,
+    tic_student,
+)
 
 from pytest_bbi.adversaries import resolve  # noqa: E402
 from pytest_bbi.fingerprints import Fingerprint, compare  # noqa: E402
@@ -39,18 +45,6 @@ from pytest_bbi.fingerprints.compare import _two_proportions  # noqa: E402
 from pytest_bbi.game.refits import REFITS  # noqa: E402
 
 ALPHA = 0.05
-
-
-def version_2(fingerprint: Fingerprint) -> Fingerprint:
-    """The fingerprint without the mean accuracy over fits, as version 2 wrote it."""
-    statistics = {
-        bucket: {
-            name: {key: value for key, value in record.items() if not key.startswith("fits_")}
-            for name, record in fields.items()
-        }
-        for bucket, fields in fingerprint.statistics.items()
-    }
-    return Fingerprint("relation", statistics, fingerprint.metadata)
 
 
 def binomial_flags(old: Fingerprint, new: Fingerprint) -> bool:
@@ -65,7 +59,7 @@ def rates(pairs: list[tuple[Fingerprint, Fingerprint]]) -> tuple[int, int, int]:
     """(flagged by the current rule, by the version-2 rule, by the binomial test alone)."""
     current = sum(not compare(old, new, alpha=ALPHA).equal for old, new in pairs)
     older = sum(
-        not compare(version_2(old), version_2(new), alpha=ALPHA).equal for old, new in pairs
+        not compare(as_version_2(old), as_version_2(new), alpha=ALPHA).equal for old, new in pairs
     )
     binomial = sum(binomial_flags(old, new) for old, new in pairs)
     return current, older, binomial

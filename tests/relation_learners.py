@@ -9,7 +9,7 @@ from collections import Counter
 from scripted import PROMPTS, teacher_fn, tic_fn
 
 import pytest_bbi as bbi
-from pytest_bbi.fingerprints import relation_fingerprint
+from pytest_bbi.fingerprints import Fingerprint, relation_fingerprint
 from pytest_bbi.models import from_callable
 
 TEACHER = from_callable(teacher_fn, name="teacher")
@@ -81,3 +81,15 @@ def relation(seed, adversary, student, sequential=False, queries=200):
     except bbi.BehaviorFailure as failure:
         verdict = failure.verdict
     return relation_fingerprint(verdict)
+
+
+def as_version_2(fingerprint):
+    """The relation fingerprint as version 2 wrote it: without the mean accuracy over fits."""
+    statistics = {
+        bucket: {
+            name: {key: value for key, value in record.items() if not key.startswith("fits_")}
+            for name, record in fields.items()
+        }
+        for bucket, fields in fingerprint.statistics.items()
+    }
+    return Fingerprint("relation", statistics, fingerprint.metadata)

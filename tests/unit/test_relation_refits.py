@@ -9,7 +9,7 @@ held-out noise and the spread between fits (issue 15, must-show 6).
 import json
 
 import pytest
-from relation_learners import FewExamples, WordWeights, relation, tic_student
+from relation_learners import FewExamples, WordWeights, as_version_2, relation, tic_student
 
 from pytest_bbi.fingerprints import Fingerprint, FingerprintError, compare
 from pytest_bbi.fingerprints.compare import _two_proportions
@@ -33,18 +33,6 @@ class Fixed(FewExamples):
 
 def _relation(seed, adversary=None, sequential=False, student=TIC):
     return relation(seed, adversary or FewExamples(), student, sequential=sequential)
-
-
-def _without_fits_mean(fingerprint):
-    """The fingerprint as version 2 wrote it: no mean accuracy over fits."""
-    statistics = {
-        bucket: {
-            name: {key: value for key, value in record.items() if not key.startswith("fits_")}
-            for name, record in fields.items()
-        }
-        for bucket, fields in fingerprint.statistics.items()
-    }
-    return Fingerprint("relation", statistics, fingerprint.metadata)
 
 
 def _flagged(pairs):
@@ -89,7 +77,7 @@ def test_a_real_change_is_flagged_at_least_as_often_as_by_the_version_2_rule(sam
         (old, _relation(20_000 + pair, student=tic_student(0.3)))
         for pair, (old, _) in enumerate(same_models[:50])
     ]
-    version_2 = [(_without_fits_mean(old), _without_fits_mean(new)) for old, new in moved]
+    version_2 = [(as_version_2(old), as_version_2(new)) for old, new in moved]
     assert _flagged(moved) > _flagged(version_2) >= 5
 
 
@@ -173,13 +161,13 @@ def test_a_version_2_snapshot_reads_and_compares_by_its_single_fits_count(same_m
     """Old snapshots still compare: a version-2 record has no mean over fits, so both sides
     are compared by the single fit's count with the between-fit variance, as version 2 did."""
     old, new = same_models[0]
-    document = json.loads(_without_fits_mean(old).to_json())
+    document = json.loads(as_version_2(old).to_json())
     document["version"] = 2
     snapshot = Fingerprint.from_json(json.dumps(document))
     assert json.loads(new.to_json())["version"] == 3
     [difference] = compare(snapshot, new).differences
     assert difference.test == "t-test with between-fit variance"
-    assert compare(snapshot, new).equal == compare(_without_fits_mean(old), new).equal
+    assert compare(snapshot, new).equal == compare(as_version_2(old), new).equal
 
 
 def _one_field(**record):
