@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
+from pytest_bbi.adversaries.base import Deadline
 from pytest_bbi.adversaries.encoder import embed, load_encoder
-from pytest_bbi.adversaries.pairwise import FeatureMemo, Features, decide_pairwise
+from pytest_bbi.adversaries.pairwise import Features, PairwiseAdversary
 from pytest_bbi.adversaries.stylometric import style_features
 
 
-class EmbeddingAdversary:
+class EmbeddingAdversary(PairwiseAdversary):
     """Tells the models apart by meaning: where their completions land in embedding space.
 
     Each completion is embedded with the offline all-MiniLM-L6-v2 model
@@ -39,37 +39,9 @@ class EmbeddingAdversary:
     name = "embedding"
 
     def __init__(self, *, c: float = 0.5, batch_size: int = 64, max_iter: int = 1000) -> None:
-        self.c = c
+        super().__init__(c=c, max_iter=max_iter)
         self.batch_size = batch_size
-        self.max_iter = max_iter
-        self._memo = FeatureMemo()
         load_encoder()  # one-time setup, before the game starts: not counted against t
-
-    def decide(
-        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
-    ) -> list[float]:
-        """Fit on ``train`` and return P(first is the teacher's) for every trial, in order.
-
-        Args:
-            train: training pairs with roles revealed.
-            trials: held-out pairs in hidden order.
-            deadline: the safety limit, checked between steps.
-
-        Returns:
-            One probability in [0, 1] per trial.
-
-        Raises:
-            AdversaryTimeout: when the safety limit passes.
-        """
-        return decide_pairwise(
-            train,
-            trials,
-            deadline,
-            self._featurize,
-            c=self.c,
-            max_iter=self.max_iter,
-            memo=self._memo,
-        )
 
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
         embeddings = embed(texts, deadline, batch_size=self.batch_size)

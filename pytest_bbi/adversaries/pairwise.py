@@ -52,6 +52,54 @@ class FeatureMemo:
         self._trials, self._row, self._features = _trial_key(trials), row, features
 
 
+class PairwiseAdversary:
+    """Base of the adversaries that featurize texts and decide by :func:`decide_pairwise`.
+
+    A subclass gives ``name`` and ``_featurize``; this class holds the solver's settings and
+    the :class:`FeatureMemo` its refits reuse.
+
+    Args:
+        c: inverse L2 regularization strength of the logistic regression.
+        max_iter: the most iterations of the logistic regression's solver.
+    """
+
+    name: str
+
+    def __init__(self, *, c: float, max_iter: int) -> None:
+        self.c = c
+        self.max_iter = max_iter
+        self._memo = FeatureMemo()
+
+    def decide(
+        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
+    ) -> list[float]:
+        """Fit on ``train`` and return P(first is the teacher's) for every trial, in order.
+
+        Args:
+            train: training pairs with roles revealed.
+            trials: held-out pairs in hidden order.
+            deadline: the safety limit, checked between steps.
+
+        Returns:
+            One probability in [0, 1] per trial.
+
+        Raises:
+            AdversaryTimeout: when the safety limit passes.
+        """
+        return decide_pairwise(
+            train,
+            trials,
+            deadline,
+            self._featurize,
+            c=self.c,
+            max_iter=self.max_iter,
+            memo=self._memo,
+        )
+
+    def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
+        raise NotImplementedError
+
+
 def _trial_key(trials: Sequence[Trial]) -> tuple[tuple[str, str], ...]:
     return tuple((trial.first, trial.second) for trial in trials)
 

@@ -11,8 +11,8 @@ from numpy.typing import NDArray
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
-from pytest_bbi.adversaries.pairwise import FeatureMemo, Features, decide_pairwise
+from pytest_bbi.adversaries.base import Deadline
+from pytest_bbi.adversaries.pairwise import Features, PairwiseAdversary
 from pytest_bbi.text import encodable
 
 _PUNCTUATION = ".,!?:;\"'()[]{}-*#…—"
@@ -88,7 +88,7 @@ def _style_vector(text: str) -> list[float]:
 _N_STYLE_FEATURES = len(_style_vector(""))
 
 
-class StylometricAdversary:
+class StylometricAdversary(PairwiseAdversary):
     r"""Tells the models apart by style: lengths, punctuation, layout and recurring phrases.
 
     Each completion becomes dense style features (:func:`style_features`) plus hashed word
@@ -113,9 +113,7 @@ class StylometricAdversary:
     name = "stylometric"
 
     def __init__(self, *, c: float = 0.5, n_features: int = 2**13, max_iter: int = 1000) -> None:
-        self.c = c
-        self.max_iter = max_iter
-        self._memo = FeatureMemo()
+        super().__init__(c=c, max_iter=max_iter)
         self._words = HashingVectorizer(
             analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False
         )
@@ -125,32 +123,6 @@ class StylometricAdversary:
             lowercase=False,
             n_features=n_features,
             alternate_sign=False,
-        )
-
-    def decide(
-        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
-    ) -> list[float]:
-        """Fit on ``train`` and return P(first is the teacher's) for every trial, in order.
-
-        Args:
-            train: training pairs with roles revealed.
-            trials: held-out pairs in hidden order.
-            deadline: the safety limit, checked between steps.
-
-        Returns:
-            One probability in [0, 1] per trial.
-
-        Raises:
-            AdversaryTimeout: when the safety limit passes.
-        """
-        return decide_pairwise(
-            train,
-            trials,
-            deadline,
-            self._featurize,
-            c=self.c,
-            max_iter=self.max_iter,
-            memo=self._memo,
         )
 
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
