@@ -4,15 +4,11 @@ The fixtures return plain models: the plugin puts every model that reaches an as
 the session's generation cache, so a rerun whose completions are all cached loads no weights.
 """
 
-import os
-
 import pytest
 import students
-import torch
 from transformers.utils import logging
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)  # under `-n 2` on two cores, one core per worker
+# Under `-n 2` the plugin gives each worker its share of the cores (one each on two cores).
 logging.disable_progress_bar()
 
 

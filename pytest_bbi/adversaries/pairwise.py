@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
 
@@ -259,7 +260,11 @@ def _fit(
     model = LogisticRegression(
         C=c, fit_intercept=False, max_iter=max_iter, solver="liblinear", random_state=0
     )
-    model.fit(x_both, y_both)
+    # One BLAS thread: the solver's vector operations are far too small to share, and each one
+    # woke the other threads of the pool, which made a fit 15x slower on a busy 2-core machine
+    # (xdist workers, parallel jobs) than on one thread (bench/THREADS.md).
+    with threadpool_limits(limits=1):
+        model.fit(x_both, y_both)
     return model, scale
 
 

@@ -23,7 +23,7 @@ import pytest
 from pytest_bbi import progress
 from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models.registry import describe_endpoint
-from pytest_bbi.plugin import fixtures, settings
+from pytest_bbi.plugin import fixtures, settings, threads
 from pytest_bbi.plugin.exports import ExportIndex
 from pytest_bbi.plugin.ledger import Ledger
 from pytest_bbi.plugin.settings import IN_PROCESS_SCHEMES, ROLES, SETTINGS_KEY
@@ -33,6 +33,7 @@ TERMINAL_FD_KEY = pytest.StashKey[int]()
 WATCHER_KEY = pytest.StashKey[progress.ProgressWatcher]()
 PROGRESS_DIR_KEY = pytest.StashKey[Path]()
 TEMPORARY_PROGRESS_KEY = pytest.StashKey[Path]()
+WORKER_THREADS_KEY = pytest.StashKey[int | None]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -154,7 +155,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker, parse the settings once, and clear the cache if asked."""
+    """Register the marker, parse the settings, share the cores, and clear the cache if asked.
+
+    The cores are shared among the xdist workers about to start
+    (:func:`~pytest_bbi.plugin.threads.share_cores`).
+    """
     config.addinivalue_line(
         "markers",
         "capability(name): the capability bucket this behavioral test covers "
@@ -168,6 +173,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "bbi-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")
+        if not hasattr(config, "workerinput"):
+            workers = getattr(config.option, "numprocesses", None)
+            config.stash[WORKER_THREADS_KEY] = threads.share_cores(
+                workers if isinstance(workers, int) else 0
+            )
     if not hasattr(config, "workerinput") and session.cache_clear:
         from pytest_bbi.generation.cache import GenerationCache
 
@@ -370,14 +380,23 @@ class _XdistSeed:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Print the run seed (replay with ``--bbi-seed``) and where served models get prompts."""
+    """Print the run seed, the threads of each xdist worker, and where served models send prompts.
+
+    The seed replays the run with ``--bbi-seed``.
+    """
     session = settings.get(config)
     endpoints = {
         role: describe_endpoint(role_spec.spec)
         for role, role_spec in session.roles.items()
         if role_spec.spec
     }
-    return [f"bbi: seed={session.seed}"] + [
+    shared = config.stash.get(WORKER_THREADS_KEY, None)
+    workers = (
+        [f"bbi: each xdist worker runs {shared} native thread(s) (set OMP_NUM_THREADS to choose)"]
+        if shared is not None
+        else []
+    )
+    return [f"bbi: seed={session.seed}", *workers] + [
         f"bbi: {role} {session.roles[role].spec} sends prompts to {endpoint}"
         for role, endpoint in endpoints.items()
         if endpoint

@@ -1,0 +1,28 @@
+"""Sharing the cores among xdist workers: each pool sized to its share, a user's setting kept."""
+
+import pytest
+
+from pytest_bbi.plugin.threads import THREAD_VARIABLES, share_cores
+
+
+@pytest.mark.parametrize(
+    ("workers", "cores", "threads"), [(2, 2, 1), (2, 8, 4), (3, 8, 2), (16, 4, 1)]
+)
+def test_each_worker_gets_its_share_of_the_cores(workers, cores, threads):
+    environ = {}
+    assert share_cores(workers, environ, cores=cores) == threads
+    assert environ == {name: str(threads) for name in THREAD_VARIABLES}
+
+
+@pytest.mark.parametrize("name", THREAD_VARIABLES)
+def test_a_variable_the_user_set_wins(name):
+    environ = {name: "3"}
+    assert share_cores(2, environ, cores=8) is None
+    assert environ == {name: "3"}
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_one_process_keeps_the_whole_machine(workers):
+    environ = {}
+    assert share_cores(workers, environ, cores=8) is None
+    assert environ == {}
