@@ -261,8 +261,8 @@ def _fit(
         C=c, fit_intercept=False, max_iter=max_iter, solver="liblinear", random_state=0
     )
     # One BLAS thread: the solver's vector operations are far too small to share, and each one
-    # woke the other threads of the pool, which made a fit 15x slower on a busy 2-core machine
-    # (xdist workers, parallel jobs) than on one thread (bench/THREADS.md).
+    # woke the other threads of the pool, which made a fit 36-57x slower on a busy 2-core
+    # machine (xdist workers, parallel jobs) than on one thread (bench/THREADS.md).
     with threadpool_limits(limits=1):
         model.fit(x_both, y_both)
     return model, scale

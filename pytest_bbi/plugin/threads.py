@@ -15,8 +15,8 @@ def share_cores(
     """Give each of ``workers`` processes an equal share of the cores, through the environment.
 
     Every library sizes its pool to the whole machine, so N workers run N times as many threads
-    as there are cores; their pools then spin and wait on each other (on two cores, two workers
-    made a small solver fit 15x slower). Workers inherit the controller's environment when they
+    as there are cores; their pools then spin and wait on each other (on a busy two-core machine a
+    small solver fit ran 36x slower). Workers inherit the controller's environment when they
     start, so setting the variables before they start sizes every pool they create. A variable
     the user set wins: if any of :data:`THREAD_VARIABLES` is set, nothing changes.
 
