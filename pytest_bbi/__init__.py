@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from pytest_bbi.game.calibration import Calibrate
     from pytest_bbi.game.fingerprint import fingerprint
     from pytest_bbi.game.planner import Plan, plan
+    from pytest_bbi.game.search import FoundPrompt, SearchResult, search
     from pytest_bbi.generation.cached_model import cached
     from pytest_bbi.models import Model
 
@@ -59,6 +60,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "fingerprint": ("pytest_bbi.game.fingerprint", "fingerprint"),
     "plan": ("pytest_bbi.game.planner", "plan"),
     "Plan": ("pytest_bbi.game.planner", "Plan"),
+    "search": ("pytest_bbi.game.search", "search"),
+    "SearchResult": ("pytest_bbi.game.search", "SearchResult"),
+    "FoundPrompt": ("pytest_bbi.game.search", "FoundPrompt"),
     "prompts": ("pytest_bbi.prompts", None),
     "strategies": ("pytest_bbi.strategies", None),
     "Adversary": ("pytest_bbi.adversaries", "Adversary"),
@@ -85,6 +89,7 @@ __all__ = [
     "Distinguishable",
     "Example",
     "Fingerprint",
+    "FoundPrompt",
     "Inconclusive",
     "Model",
     "ModelOutputError",
@@ -93,6 +98,7 @@ __all__ = [
     "OperatingPoint",
     "Plan",
     "PromptError",
+    "SearchResult",
     "SeedError",
     "Verdict",
     "__version__",
@@ -105,6 +111,7 @@ __all__ = [
     "plan",
     "prompts",
     "register_capability",
+    "search",
     "strategies",
 ]
 

@@ -10,6 +10,7 @@ from pytest_bbi.errors import BbiWarning, Distinguishable, Inconclusive
 from pytest_bbi.game.calibration import Calibrate, rule_for
 from pytest_bbi.game.decision import Outcome
 from pytest_bbi.game.run import GameRun
+from pytest_bbi.game.search import described, search_first
 from pytest_bbi.game.setup import check_budget, check_decision, check_model, set_up
 from pytest_bbi.models.base import Model
 from pytest_bbi.report.message import format_verdict
@@ -47,7 +48,7 @@ def assert_indistinguishable(
         budget: q queries, t seconds of adversary compute, the adversary class 𝔸, whether the
             queries are spent in one fixed-n round (default) or in planned rounds that stop
             once the decision is settled (``sequential=True``), how prompts are drawn, and the
-            population the verdict speaks for (see :class:`Budget`).
+            population the verdict speaks for (see :class:`Budget`; :func:`~pytest_bbi.search`).
         epsilon: ε in [0, 1), the largest advantage tolerated (ini ``bbi_bucket_epsilon`` may
             set it per bucket).
         alpha: α in (0, 1), the error rate the decision may have (ini ``bbi_bucket_alpha`` may
@@ -82,6 +83,9 @@ def assert_indistinguishable(
     check_decision(epsilon, alpha, mode)
     teacher, student = check_model(teacher, "teacher"), check_model(student, "student")
     calibration = rule_for(calibrate, student)
+    search, prompts, budget = search_first(
+        teacher, student, prompts, budget, capability, seed, mode
+    )
     setup = set_up(prompts, budget, capability=capability, seed=seed)
     game = GameRun(setup, teacher, student, budget, mode, epsilon, alpha, calibration)
     game.play()
@@ -90,7 +94,8 @@ def assert_indistinguishable(
     _warn(game, outcome, skipped=setup.context.warn_skipped)
     if not verdict.passed:
         failure = Inconclusive if verdict.decision == "inconclusive" else Distinguishable
-        raise failure(format_verdict(verdict, teacher.name, student.name), verdict)
+        message = format_verdict(verdict, teacher.name, student.name) + described(search)
+        raise failure(message, verdict)
     return verdict
 
 

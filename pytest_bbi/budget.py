@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pytest_bbi.adversaries import Adversary
 
 AdversarySpec = Union[str, "Adversary"]
-Acquisition = Literal["stratified", "disagreement"]
+Acquisition = Literal["stratified", "disagreement", "search"]
 Population = Literal["prompts", "traffic"]
 
 MAX_QUERIES = 1_000_000
@@ -62,11 +62,19 @@ class Budget:
             prompt's share. Each held-out pair is weighted by (its prompt's share of the list) /
             (its propensity) and decided with anytime-valid betting confidence bounds, so the
             verdict still speaks for the prompt list, not for the reweighted draws.
+            ``"search"`` (``mode="detect"`` only) spends ``search_share`` of the queries
+            searching for prompts where the student is most distinguishable (Hypothesis's
+            targeted search on a discriminator's confidence, see :func:`pytest_bbi.search`),
+            then plays the rest in an ordinary stratified game on fresh samples of the prompts
+            found: that confirming game decides, and its verdict speaks for those prompts.
         population: what the verdict speaks for. ``"prompts"`` (default): the prompt list as
             given, each entry weighted equally (short lists are cycled). ``"traffic"``: the
             list is a random sample of real traffic and the verdict speaks for that traffic:
             every held-out pair gets its own list entry (never reused, never trained on), so
             each bucket needs more prompts than held-out pairs.
+        search_share: with ``acquisition="search"``, the share of the q queries the search may
+            spend, in (0, 1); the confirming game gets every query the search leaves (at least
+            the other half, by default). Ignored by the other acquisitions.
 
     Raises:
         BudgetError: when a field is out of range; the message names the field and the fix.
@@ -79,6 +87,7 @@ class Budget:
     sequential: bool = False
     acquisition: Acquisition = "stratified"
     population: Population = "prompts"
+    search_share: float = 0.5
 
     def __post_init__(self) -> None:
         if isinstance(self.queries, bool) or not isinstance(self.queries, int):
@@ -135,7 +144,8 @@ class Budget:
         if self.acquisition not in get_args(Acquisition):
             raise BudgetError(
                 f"Budget(acquisition={self.acquisition!r}): use 'stratified' (a seeded random "
-                "order within each bucket) or 'disagreement' (with sequential=True)."
+                "order within each bucket), 'disagreement' (with sequential=True) or 'search' "
+                "(search for telling prompts, then confirm on fresh samples)."
             )
         if self.acquisition == "disagreement" and not self.sequential:
             raise BudgetError(
@@ -153,6 +163,7 @@ class Budget:
                 "population needs one held-out pair per prompt, which reweighted draws with "
                 "replacement cannot give; use acquisition='stratified'."
             )
+        self._check_search()
         adversaries = self.adversaries
         if adversaries is not None:
             if isinstance(adversaries, str) or not isinstance(adversaries, Sequence):
@@ -167,6 +178,35 @@ class Budget:
                 )
             adversaries = tuple(adversaries)
         object.__setattr__(self, "adversaries", adversaries)
+
+    def _check_search(self) -> None:
+        share = self.search_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+            raise BudgetError(
+                f"Budget(search_share={share!r}): search_share is the share of the queries a "
+                "search may spend and must lie in (0, 1), e.g. 0.5."
+            )
+        if self.acquisition != "search":
+            return
+        if self.population == "traffic":
+            raise BudgetError(
+                "Budget(population='traffic', acquisition='search'): a search chooses the "
+                "prompts the confirming game asks, so its verdict speaks for the prompts found, "
+                "never for traffic; use population='prompts' or acquisition='stratified'."
+            )
+        confirming = self.queries - self.search_queries
+        if self.search_queries < 1 or math.floor(confirming * self.train_fraction) < 1:
+            raise BudgetError(
+                f"Budget(queries={self.queries}, acquisition='search', search_share={share}): "
+                f"this leaves {self.search_queries} queries to search and {confirming} to "
+                "confirm, too few for a search and a game with a training and a held-out pair; "
+                "raise queries (a few hundred) or move search_share toward 0.5."
+            )
+
+    @property
+    def search_queries(self) -> int:
+        """With ``acquisition="search"``, the most queries the search may spend."""
+        return math.floor(self.queries * self.search_share)
 
     @property
     def train_queries(self) -> int:
