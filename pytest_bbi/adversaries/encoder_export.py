@@ -36,11 +36,17 @@ _LAYER_NORM_EPSILON = 1e-12
 _digests: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
-def model_digest(folder: pathlib.Path) -> str:
-    """SHA-256 over the encoder folder's :data:`SOURCE_FILES`, once per process per file version.
+def model_digest(folder: pathlib.Path, cache_root: pathlib.Path | None = None) -> str:
+    """SHA-256 over the encoder folder's :data:`SOURCE_FILES`, hashed once per file version.
+
+    Hashing the 90 MB of weights takes a few tenths of a second, so the digest is remembered
+    in this process and in a small file under ``cache_root`` named by the files' paths, sizes
+    and modification times (as a GGUF file's digest is); a process that finds it there reads no
+    weights. A cache folder that cannot be written only costs the hashing.
 
     Args:
         folder: the sentence-transformers folder of the packaged all-MiniLM-L6-v2.
+        cache_root: where the remembered digest lives; ``None`` for :func:`model_cache_root`.
 
     Returns:
         The hex digest; it changes when the weights, the tokenizer or the configs change.
@@ -50,15 +56,27 @@ def model_digest(folder: pathlib.Path) -> str:
         (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         for path, stat in ((path, path.stat()) for path in files)
     )
-    if key not in _digests:
-        digest = hashlib.sha256()
-        for path in files:
-            digest.update(path.name.encode() + b"\0")
-            with path.open("rb") as stream:
-                while block := stream.read(1 << 20):
-                    digest.update(block)
-            digest.update(b"\0")
-        _digests[key] = digest.hexdigest()
+    if key in _digests:
+        return _digests[key]
+    memo = (cache_root or model_cache_root()).expanduser() / (
+        f"minilm-source-{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}.sha256"
+    )
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        remembered = memo.read_text().strip()
+        if len(remembered) == 64 and all(char in "0123456789abcdef" for char in remembered):
+            _digests[key] = remembered
+            return remembered
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+        digest.update(b"\0")
+    _digests[key] = digest.hexdigest()
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(memo, _digests[key].encode())
     return _digests[key]
 
 
@@ -74,7 +92,10 @@ def exported_path(
     folder: pathlib.Path, precision: Precision, cache_root: pathlib.Path
 ) -> pathlib.Path:
     """Where the export of ``folder`` at ``precision`` is cached (its digest beside it)."""
-    name = f"minilm-{model_digest(folder)[:24]}-{precision}-{exporter_versions(precision)}.onnx"
+    name = (
+        f"minilm-{model_digest(folder, cache_root)[:24]}-{precision}-"
+        f"{exporter_versions(precision)}.onnx"
+    )
     return cache_root / name
 
 

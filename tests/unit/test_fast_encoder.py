@@ -88,6 +88,15 @@ def write_tiny_folder(folder, seed=0):
     return folder
 
 
+REAL_MODEL_CACHE = os.environ.get("BBI_MODEL_CACHE")
+
+
+@pytest.fixture(autouse=True)
+def _private_model_cache(monkeypatch, tmp_path):
+    """Digests and exports of the tests' models stay out of the user's model cache."""
+    monkeypatch.setenv("BBI_MODEL_CACHE", str(tmp_path / "model-cache"))
+
+
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     return write_tiny_folder(tmp_path_factory.mktemp("tiny-minilm"))
@@ -189,9 +198,9 @@ def test_two_processes_exporting_at_once_leave_one_good_file(tiny_folder, tmp_pa
 
     target = encoder_export.exported_path(tiny_folder, "fp32", root)
     assert digests[0] == digests[1] == hashlib.sha256(target.read_bytes()).hexdigest()
-    assert sorted(path.name for path in root.iterdir()) == sorted(
-        [target.name, target.name + ".sha256", "encoder-export.lock"]
-    )
+    names = sorted(path.name for path in root.iterdir())
+    (memo,) = [name for name in names if name.startswith("minilm-source-")]
+    assert names == sorted([target.name, target.name + ".sha256", "encoder-export.lock", memo])
 
 
 def test_the_identity_names_the_weights_the_backend_and_the_precision(
@@ -232,6 +241,19 @@ def test_the_identity_follows_a_change_of_the_weights_in_place(tmp_path, monkeyp
     assert encoder.encoder_identity("onnx") != before
 
 
+def test_the_model_digest_is_remembered_across_processes(tmp_path):
+    folder = write_tiny_folder(tmp_path / "model")
+    digest = encoder_export.model_digest(folder, tmp_path)
+    (memo,) = tmp_path.glob("minilm-source-*.sha256")
+    assert memo.read_text() == digest
+    encoder_export._digests.clear()
+    memo.write_text("f" * 64)
+    assert encoder_export.model_digest(folder, tmp_path) == "f" * 64  # read, not hashed
+    encoder_export._digests.clear()
+    memo.write_text("garbage")
+    assert encoder_export.model_digest(folder, tmp_path) == digest
+
+
 def test_auto_picks_onnx_without_a_gpu_and_names_bad_backends(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.delenv(encoder.ENCODER_ENV, raising=False)
@@ -265,8 +287,12 @@ def test_the_cpu_encoder_needs_neither_torch_nor_sentence_transformers():
         }))
         """
     )
+    # The real export is shared with every other run on this machine, as the plugin's tests do.
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     environment.pop(encoder.ENCODER_ENV, None)
+    environment.pop("BBI_MODEL_CACHE")
+    if REAL_MODEL_CACHE is not None:
+        environment["BBI_MODEL_CACHE"] = REAL_MODEL_CACHE
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=environment
     )
