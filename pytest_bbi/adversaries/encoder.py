@@ -93,14 +93,19 @@ def chosen_backend() -> Backend:
         )
     if requested != "auto":
         return requested
+    return "torch" if _torch_sees_a_gpu(os.environ.get("CUDA_VISIBLE_DEVICES")) else "onnx"
+
+
+@functools.cache
+def _torch_sees_a_gpu(visible_devices: str | None) -> bool:
+    """Whether torch can use a CUDA GPU, asked once per ``CUDA_VISIBLE_DEVICES`` value."""
     from pytest_bbi.models.devices import visible_gpu_count
 
-    if visible_gpu_count() > 0:
-        import torch
+    if visible_gpu_count() == 0:
+        return False
+    import torch
 
-        if torch.cuda.is_available():
-            return "torch"
-    return "onnx"
+    return bool(torch.cuda.is_available())
 
 
 def encoder_identity(backend: Backend | None = None) -> str:
@@ -108,9 +113,10 @@ def encoder_identity(backend: Backend | None = None) -> str:
 
     The identity names the model (a SHA-256 over the packaged weights, tokenizer and configs),
     the backend with its version and the precision, e.g.
-    ``all-MiniLM-L6-v2:sha256=0123456789abcdef:onnxruntime-1.32.0:int8:export-v1``. Two
+    ``all-MiniLM-L6-v2:sha256=0123456789abcdef:onnxruntime-1.32.0:int8:export-v2``. Two
     processes with the same identity compute the same embedding of a text, up to the last
-    float32 bits that the padding of its batch moves; keep caches of embeddings by it.
+    float32 bits that the padding of its batch moves; keep caches of embeddings by it. It
+    costs a few file stats after the first call in a process (no weights are read then).
 
     Args:
         backend: the backend to name; ``None`` for :func:`chosen_backend`'s.
