@@ -137,6 +137,24 @@ def worker(backend, out):
     out.write_text(json.dumps(result))
 
 
+def interleaved(n, rounds):
+    """Passes over the same n texts in one process, the backends taking turns: ratios that the
+    load of a shared machine moves far less than it moves back-to-back workers' times."""
+    from pytest_bbi.adversaries import encoder
+    from pytest_bbi.adversaries.base import Deadline
+
+    texts = corpus()[:n]
+    encoders = {backend: encoder.open_encoder(backend) for backend in BACKENDS}
+    seconds = {backend: [] for backend in BACKENDS}
+    for _ in range(rounds + 1):
+        for backend, loaded in encoders.items():
+            encoder.load_encoder = lambda loaded=loaded: loaded
+            began = time.perf_counter()
+            encoder.embed(texts, Deadline(None))
+            seconds[backend].append(time.perf_counter() - began)
+    return {backend: times[1:] for backend, times in seconds.items()}  # the first round warms
+
+
 def cold_start(backend):
     """Seconds from spawning a Python process to its first embedding's exit, and its peak RSS."""
     code = (
@@ -160,7 +178,21 @@ def main():
     parser.add_argument("--worker", choices=BACKENDS)
     default_out = Path(__file__).with_name("encoder_results.json")
     parser.add_argument("--out", type=Path, default=default_out)
+    parser.add_argument(
+        "--interleaved",
+        type=int,
+        metavar="N",
+        help="only time passes over N texts, the backends taking turns in one process",
+    )
     arguments = parser.parse_args()
+    if arguments.interleaved:
+        load = os.getloadavg()[0]
+        times = interleaved(arguments.interleaved, rounds=2)
+        print(f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}; seconds per pass:")
+        for backend, runs in times.items():
+            ratio = statistics.median(runs) / statistics.median(times["torch"])
+            print(f"| {backend} | {' | '.join(f'{r:.1f}' for r in runs)} | {ratio:.2f} |")
+        return
     if arguments.worker:
         worker(arguments.worker, arguments.out)
         return
