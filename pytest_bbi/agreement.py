@@ -104,9 +104,10 @@ def _completion(model: Model, prompt: str, seed: int) -> str:
 
 
 def _cosine(a: str, b: str) -> float:
-    from pytest_bbi.adversaries.encoder import load_encoder
+    from pytest_bbi.adversaries.base import Deadline
+    from pytest_bbi.adversaries.encoder import embed
 
-    vectors = load_encoder().encode([a, b], normalize_embeddings=True, show_progress_bar=False)
+    vectors = embed([a, b], Deadline(None))
     return float((vectors[0] * vectors[1]).sum())
 
 

@@ -177,12 +177,11 @@ def agreements(
     if rule.agreement == "embedding":
         if not teacher_answers:
             return []
-        from pytest_bbi.adversaries.encoder import load_encoder
+        from pytest_bbi.adversaries.base import Deadline
+        from pytest_bbi.adversaries.encoder import embed
 
-        encoder = load_encoder()
         teacher_vectors, student_vectors = (
-            encoder.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
-            for texts in (teacher_answers, student_answers)
+            embed(texts, Deadline(None)) for texts in (teacher_answers, student_answers)
         )
         cosines = (teacher_vectors * student_vectors).sum(axis=1)
         return [bool(cosine >= rule.similarity - 1e-9) for cosine in cosines]

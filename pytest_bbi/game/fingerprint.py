@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Sequence
-from importlib import metadata as _metadata
 from typing import Any
 
 import numpy as np
@@ -37,8 +36,9 @@ def _prompt_similarities(prompts: Sequence[str], completions: Sequence[str]) -> 
 def _versions(embeddings: bool) -> dict[str, str]:
     versions = {"pytest_bbi": __version__, "python": platform.python_version()}
     if embeddings:
-        for package in ("sentence-transformers", "torch"):
-            versions[package] = _metadata.version(package)
+        from pytest_bbi.adversaries.encoder import encoder_identity
+
+        versions["encoder"] = encoder_identity()
     return versions
 
 
