@@ -222,6 +222,7 @@ class OnnxEncoder:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle threads sleep instead of spinning: xdist workers and other jobs share the cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = _threads_from_environment()
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
             exported_model(folder, precision, cache_root),
@@ -289,3 +290,12 @@ def embed(texts: Sequence[str], deadline: Deadline, *, batch_size: int = 64) -> 
     if not batches:
         return np.zeros((0, DIMENSION))
     return np.concatenate(batches)[np.argsort(order)]
+
+
+def _threads_from_environment() -> int:
+    """ONNX Runtime's pool size: ``OMP_NUM_THREADS`` when set, else 0 (its own default).
+
+    The plugin sets it for each xdist worker (:func:`pytest_bbi.plugin.threads.share_cores`).
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else 0

@@ -6,7 +6,8 @@ import os
 from collections.abc import MutableMapping
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-"""The variables that size the thread pools of torch (OpenMP), OpenBLAS and MKL."""
+"""The variables that size the thread pools of torch (OpenMP), OpenBLAS and MKL (and of the
+ONNX Runtime sentence encoder, which reads ``OMP_NUM_THREADS``)."""
 
 
 def share_cores(

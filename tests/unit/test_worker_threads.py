@@ -26,3 +26,11 @@ def test_one_process_keeps_the_whole_machine(workers):
     environ = {}
     assert share_cores(workers, environ, cores=8) is None
     assert environ == {}
+
+
+@pytest.mark.parametrize(("value", "threads"), [("1", 1), ("4", 4), ("0", 0), ("two", 0), ("", 0)])
+def test_the_onnx_encoder_sizes_its_pool_from_the_same_variable(monkeypatch, value, threads):
+    from pytest_bbi.adversaries import encoder
+
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert encoder._threads_from_environment() == threads
