@@ -104,9 +104,9 @@ def _completion(model: Model, prompt: str, seed: int) -> str:
 
 
 def _cosine(a: str, b: str) -> float:
-    from pytest_bbi.adversaries.encoder import load_encoder
+    from pytest_bbi.adversaries.cached_embeddings import embeddings
 
-    vectors = load_encoder().encode([a, b], normalize_embeddings=True, show_progress_bar=False)
+    vectors = embeddings([a, b])
     return float((vectors[0] * vectors[1]).sum())
 
 

