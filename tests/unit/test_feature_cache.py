@@ -230,3 +230,21 @@ def test_a_load_inside_an_adversarys_turn_does_not_count_against_its_limit():
     assert loads()[-2:] == ("slow", "another slow thing")
     time.sleep(0.25)
     assert deadline.expired()  # time outside a load still counts
+
+
+def test_the_session_caches_govern_features_as_they_govern_completions(tmp_path):
+    """--bbi-no-cache gives no feature cache; --bbi-cache-clear empties features too."""
+    from pytest_bbi.plugin.fixtures import ModelCaches
+
+    assert ModelCaches(None).features() is None
+    caches = ModelCaches(tmp_path)
+    calls = []
+    try:
+        features = caches.features()
+        assert features is not None
+        features.through("embedding", "enc", ["a"], upper(calls))
+        features.store.clear()
+        features.through("embedding", "enc", ["a"], upper(calls))
+    finally:
+        caches.close()
+    assert calls == [["a"], ["a"]]
