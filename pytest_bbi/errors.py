@@ -55,6 +55,10 @@ class FingerprintError(BbiError, ValueError):
     """A fingerprint document or field record is malformed; the message names what and where."""
 
 
+class ExportError(BbiError, ValueError):
+    """An export cannot be written, or a reward model file is not one pytest-bbi can load."""
+
+
 class AdversaryTimeout(Exception):
     """Raised by ``Deadline.check`` when an adversary has spent its time budget.
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pytest_bbi.fingerprints.document import Fingerprint
+    from pytest_bbi.played import Played
 
 Mode = Literal["detect", "certify"]
 Population = Literal["prompts", "traffic"]
@@ -431,6 +432,8 @@ class Verdict:
             spec it was loaded from); ``None`` for a verdict not made by
             :func:`~pytest_bbi.assert_indistinguishable`.
         student: the student's name, likewise.
+        played: every bucket's training and held-out pairs and the adversaries' calls, kept in
+            memory for exports (:func:`pytest_bbi.export.export_verdict`); not in ``to_dict``.
     """
 
     passed: bool
@@ -466,10 +469,13 @@ class Verdict:
     frozen: bool = True
     teacher: str | None = None
     student: str | None = None
+    played: Played | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as plain JSON-ready data, adversaries as a name-keyed mapping."""
-        return asdict(self)
+        data = asdict(replace(self, played=None))
+        del data["played"]
+        return data
 
     @property
     def fingerprint(self) -> Fingerprint:

@@ -1,8 +1,10 @@
 """Project-wide test settings: offline mode, derandomized Hypothesis, the ``--runslow`` and
-``--replications`` gates, in-process games off the generation cache."""
+``--replications`` gates, in-process games off the generation cache, and the tiny models (built
+once into pytest's cache directory and shared by every test folder)."""
 
 import dataclasses
 import os
+import pathlib
 
 import pytest
 from hypothesis import settings
@@ -60,3 +62,22 @@ def _off_the_generation_cache():
     )
     yield
     restore()
+
+
+def _tiny_model(request: pytest.FixtureRequest, variant: str) -> pathlib.Path:
+    from pytest_bbi.models.tiny import build_tiny_model
+
+    assert request.config.cache is not None, "the tiny models live in pytest's cache directory"
+    return build_tiny_model(
+        request.config.cache.mkdir("bbi-tiny-models") / variant, variant=variant
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
+    return _tiny_model(request, "teacher")
+
+
+@pytest.fixture(scope="session")
+def tiny_student_dir(request: pytest.FixtureRequest) -> pathlib.Path:
+    return _tiny_model(request, "student")

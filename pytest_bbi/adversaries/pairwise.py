@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -96,8 +97,60 @@ class PairwiseAdversary:
             memo=self._memo,
         )
 
+    def features(self, texts: Sequence[str]) -> Features:
+        """The features of ``texts``, one row per text, with no safety limit (for exports)."""
+        return self._featurize(texts, Deadline(None))
+
+    def fit_rule(self, train: Sequence[LabeledPair]) -> PairwiseRule:
+        """Fit on ``train`` as :meth:`decide` does, and return the fitted rule as a score.
+
+        The fit is the one ``decide`` makes on the same training pairs (same features, scale
+        and seeded solver), so the rule calls every trial as ``decide`` does.
+
+        Args:
+            train: training pairs with roles revealed (at least one).
+
+        Returns:
+            The rule: P(a is the teacher's) = σ(score(a) − score(b)).
+        """
+        texts = list(dict.fromkeys([p.teacher for p in train] + [p.student for p in train]))
+        row = {text: i for i, text in enumerate(texts)}
+        features = self.features(texts)
+        model, scale = _fit(train, row, features, c=self.c, max_iter=self.max_iter)
+        weights = np.asarray(model.coef_, dtype=np.float64).ravel()
+        width = features[0].shape[1]
+        return PairwiseRule(
+            dense=weights[:width] / scale,
+            sparse=None if features[1] is None else weights[width:],
+        )
+
     def _featurize(self, texts: Sequence[str], deadline: Deadline) -> Features:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PairwiseRule:
+    """A fitted pairwise rule read as one score per text.
+
+    The logistic regression has no intercept and reads φ(a) − φ(b), so its logit splits into
+    score(a) − score(b) with score(x) = w·φ(x) (the dense block divided by its scale): the
+    higher the score, the more teacher-like the text, by the rule's own measure.
+
+    Attributes:
+        dense: the weights of the dense features, already divided by their scale.
+        sparse: the weights of the sparse features, or ``None`` when there are none.
+    """
+
+    dense: NDArray[np.float64]
+    sparse: NDArray[np.float64] | None
+
+    def scores(self, features: Features) -> NDArray[np.float64]:
+        """The score of every text whose :data:`Features` are given, one per row."""
+        dense, sparse_block = features
+        result = np.asarray(dense, dtype=np.float64) @ self.dense
+        if self.sparse is not None and sparse_block is not None:
+            result = result + np.asarray(sparse_block @ self.sparse, dtype=np.float64).ravel()
+        return np.asarray(result, dtype=np.float64)
 
 
 def _trial_key(trials: Sequence[Trial]) -> tuple[tuple[str, str], ...]:
@@ -161,14 +214,39 @@ def decide_pairwise(
         row, features = remembered
     dense, sparse_block = features
     deadline.check()
+    model, scale = _fit(train, row, (dense, sparse_block), c=c, max_iter=max_iter)
+    deadline.check()
 
-    def differences(a: Sequence[str], b: Sequence[str]) -> Features:
-        ia = np.fromiter((row[t] for t in a), dtype=np.intp, count=len(a))
-        ib = np.fromiter((row[t] for t in b), dtype=np.intp, count=len(b))
-        sparse_diff = None if sparse_block is None else sparse_block[ia] - sparse_block[ib]
-        return dense[ia] - dense[ib], sparse_diff
+    trial_dense, trial_sparse = _differences(
+        row, (dense, sparse_block), [t.first for t in trials], [t.second for t in trials]
+    )
+    logits = model.decision_function(_assemble(trial_dense / scale, trial_sparse))
+    return [float(p) for p in expit(logits)]
 
-    train_dense, train_sparse = differences([p.teacher for p in train], [p.student for p in train])
+
+def _differences(
+    row: dict[str, int], features: Features, a: Sequence[str], b: Sequence[str]
+) -> Features:
+    """φ(a) − φ(b), row by row, for texts featurized at the rows ``row`` names."""
+    dense, sparse_block = features
+    ia = np.fromiter((row[t] for t in a), dtype=np.intp, count=len(a))
+    ib = np.fromiter((row[t] for t in b), dtype=np.intp, count=len(b))
+    sparse_diff = None if sparse_block is None else sparse_block[ia] - sparse_block[ib]
+    return dense[ia] - dense[ib], sparse_diff
+
+
+def _fit(
+    train: Sequence[LabeledPair],
+    row: dict[str, int],
+    features: Features,
+    *,
+    c: float,
+    max_iter: int,
+) -> tuple[LogisticRegression, NDArray[np.float64]]:
+    """The antisymmetric logistic regression on the training pairs, and the dense scale."""
+    train_dense, train_sparse = _differences(
+        row, features, [p.teacher for p in train], [p.student for p in train]
+    )
     scale = np.sqrt(np.mean(train_dense**2, axis=0))
     scale[scale < _MIN_SCALE] = 1.0
     x_train = _assemble(train_dense / scale, train_sparse)
@@ -182,11 +260,7 @@ def decide_pairwise(
         C=c, fit_intercept=False, max_iter=max_iter, solver="liblinear", random_state=0
     )
     model.fit(x_both, y_both)
-    deadline.check()
-
-    trial_dense, trial_sparse = differences([t.first for t in trials], [t.second for t in trials])
-    logits = model.decision_function(_assemble(trial_dense / scale, trial_sparse))
-    return [float(p) for p in expit(logits)]
+    return model, scale
 
 
 def _assemble(dense: NDArray[np.float64], sparse_part: Any) -> Any:

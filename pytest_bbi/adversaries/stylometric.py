@@ -108,12 +108,14 @@ class StylometricAdversary(PairwiseAdversary):
 
     Attributes:
         name: ``"stylometric"``.
+        n_features: hashed features per n-gram family.
     """
 
     name = "stylometric"
 
     def __init__(self, *, c: float = 0.5, n_features: int = 2**13, max_iter: int = 1000) -> None:
         super().__init__(c=c, max_iter=max_iter)
+        self.n_features = n_features
         self._words = HashingVectorizer(
             analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False
         )

@@ -31,6 +31,7 @@ from pytest_bbi.game.play import (
 from pytest_bbi.game.refits import with_fit_spread, with_measurements
 from pytest_bbi.game.setup import UNTAGGED, Setup
 from pytest_bbi.models.base import Model, Scorer, TokenScorer
+from pytest_bbi.played import BucketPlayed, Played, PlayedPair
 from pytest_bbi.verdict import PASSING, Calibration, Certificate, Mode, Verdict
 
 
@@ -59,6 +60,7 @@ class BucketPlay:
     answers: list[tuple[Query, str, str]] = field(default_factory=list)
     answer_weights: list[float] = field(default_factory=list)
     probes: dict[str, tuple[Trial, float]] = field(default_factory=dict)
+    held_out: list[LabeledPair] = field(default_factory=list)
 
     @property
     def looks(self) -> tuple[int, ...]:
@@ -241,6 +243,7 @@ class GameRun:
             play.queries += len(queries)
             play.weights += weights[train:]
             play.train += game.train
+            play.held_out += game.held_out
             self._score(bucket, play, replace(game, train=list(play.train)), round_index)
 
     def _score(self, bucket: str, play: BucketPlay, game: Game, round_index: int) -> None:
@@ -420,4 +423,24 @@ class GameRun:
             frozen=self.frozen,
             teacher=self.teacher.name,
             student=self.student.name,
+            played=self._played(),
+        )
+
+    def _played(self) -> Played:
+        """Every bucket's pairs and the adversaries' calls on them, kept for exports."""
+
+        def kept(pairs: Sequence[LabeledPair]) -> tuple[PlayedPair, ...]:
+            return tuple(PlayedPair(pair.prompt, pair.teacher, pair.student) for pair in pairs)
+
+        return Played(
+            buckets={
+                bucket: BucketPlayed(
+                    train=kept(play.train),
+                    held_out=kept(play.held_out),
+                    evidence={name: score.evidence for name, score in play.scores.items()},
+                    calls={name: score.calls for name, score in play.scores.items()},
+                )
+                for bucket, play in self.plays.items()
+            },
+            adversaries={adversary.name: adversary for adversary in self.adversaries},
         )

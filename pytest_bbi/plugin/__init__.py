@@ -24,6 +24,7 @@ from pytest_bbi import progress
 from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.models.registry import describe_endpoint
 from pytest_bbi.plugin import fixtures, settings
+from pytest_bbi.plugin.exports import ExportIndex
 from pytest_bbi.plugin.ledger import Ledger
 from pytest_bbi.plugin.settings import IN_PROCESS_SCHEMES, ROLES, SETTINGS_KEY
 from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
@@ -92,6 +93,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write a self-contained HTML report with plots of advantage by capability.",
     )
     group.addoption(
+        "--bbi-export",
+        dest="bbi_export",
+        default=None,
+        metavar="DIR",
+        help="write each verdict's training exports (preference pairs, weakest buckets and "
+        "prompts, reward model) into DIR, one folder per test, with an index.json.",
+    )
+    parser.addini("bbi_export", "folder for every verdict's training exports.", default="")
+    group.addoption(
         "--bbi-progress",
         dest="bbi_progress",
         default=None,
@@ -153,6 +163,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = session = settings.from_config(config)
     _report_progress(config)
     config.pluginmanager.register(Ledger(), "bbi-ledger")
+    if session.export is not None:
+        config.pluginmanager.register(ExportIndex(session.export), "bbi-export-index")
     config.pluginmanager.register(fixtures, "bbi-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "bbi-xdist-seed")

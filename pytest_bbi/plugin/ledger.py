@@ -16,6 +16,7 @@ import pytest
 
 from pytest_bbi._version import __version__
 from pytest_bbi.plugin import settings
+from pytest_bbi.plugin.exports import record_export
 from pytest_bbi.text import encodable
 
 VERDICT_PROPERTY = "bbi_verdict"
@@ -44,6 +45,7 @@ def recorders(item: pytest.Item) -> tuple[Callable[[Any], None], Callable[[Any],
 
     def record(verdict: Any) -> None:
         item.user_properties.append((VERDICT_PROPERTY, transportable(verdict.to_dict())))
+        record_export(item, verdict)
 
     def record_fingerprint(document: Any) -> None:
         data = json.loads(document.to_json())

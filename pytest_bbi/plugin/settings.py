@@ -85,6 +85,8 @@ class Settings:
         report: where to write the JSON report, if anywhere (absolute).
         html: where to write the HTML report, if anywhere (absolute).
         progress: when to print progress lines: ``"auto"``, ``"on"`` or ``"off"``.
+        export: the folder ``--bbi-export`` / ini ``bbi_export`` names for every verdict's
+            training exports (absolute), if any.
     """
 
     seed: int
@@ -100,6 +102,7 @@ class Settings:
     report: Path | None
     html: Path | None
     progress: str = "auto"
+    export: Path | None = None
 
 
 PROGRESS_CHOICES = ("auto", "on", "off")
@@ -116,6 +119,7 @@ VALUE_OPTIONS = (
     "--bbi-html",
     "--bbi-cache-dir",
     "--bbi-progress",
+    "--bbi-export",
 )
 """The options that take a value (``--bbi-report PATH`` or ``--bbi-report=PATH``)."""
 
@@ -249,8 +253,10 @@ def from_config(config: pytest.Config) -> Settings:
             f"--bbi-cache-dir {str(cache_dir)!r} is a file; name a folder for the generation "
             "cache (it is created if missing)."
         )
+    export = _export(config)
     if runs_tests and workerinput is None:
         _check_reports(report, html)
+        _check_export(export)
     return Settings(
         seed=seed,
         buckets=buckets,
@@ -265,7 +271,29 @@ def from_config(config: pytest.Config) -> Settings:
         report=report,
         html=html,
         progress=_progress(config),
+        export=export,
     )
+
+
+def _export(config: pytest.Config) -> Path | None:
+    """The export folder (``--bbi-export`` first, then ini ``bbi_export``), absolute."""
+    value: str = config.getoption("bbi_export") or config.getini("bbi_export")
+    if not value.strip():
+        return None
+    return Path(os.path.abspath(config.rootpath / Path(value.strip()).expanduser()))
+
+
+def _check_export(folder: Path | None) -> None:
+    """Refuse an export folder that is a file or cannot be created, at startup."""
+    if folder is None:
+        return
+    problem = "it is a file" if folder.is_file() else _unwritable(folder / "index.json")
+    if problem is not None:
+        raise pytest.UsageError(
+            f"--bbi-export / bbi_export {str(folder)!r} cannot be written: {problem}. Name a "
+            "folder this user can write (it is created if missing; a relative path is read "
+            "from the rootdir)."
+        )
 
 
 def _progress(config: pytest.Config) -> str:

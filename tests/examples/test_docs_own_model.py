@@ -18,8 +18,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
 PAGE = Path(__file__).parents[2] / "docs" / "how-to" / "own-model.md"
 FENCE = re.compile(r"^```(?P<lang>\w+)\n(?P<body>.*?)^```$", flags=re.MULTILINE | re.DOTALL)
 PUBLIC = {
@@ -130,10 +128,3 @@ def test_an_in_memory_student_plays_the_game_cached_through_the_public_api(
     warm = pytester.runpytest_subprocess("-p", "count_generations", "-p", "no:cacheprovider")
     assert warm.parseoutcomes() == outcomes
     assert not log.exists(), log.read_text()  # every completion came from the cache
-
-
-@pytest.fixture(scope="session")
-def tiny_teacher_dir(tmp_path_factory) -> Path:
-    from pytest_bbi.models.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "teacher", variant="teacher")

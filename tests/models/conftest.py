@@ -1,4 +1,4 @@
-"""Fixtures for the model-backend tests: tiny teacher and student models, built once and cached."""
+"""Fixtures for the model-backend tests: the SmolLM2 folder, servers and proxies."""
 
 from __future__ import annotations
 
@@ -21,25 +21,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _tiny_model(request: pytest.FixtureRequest, variant: str) -> pathlib.Path:
-    from pytest_bbi.models.tiny import build_tiny_model
-
-    assert request.config.cache is not None, "the tiny models live in pytest's cache directory"
-    return build_tiny_model(
-        request.config.cache.mkdir("bbi-tiny-models") / variant, variant=variant
-    )
-
-
-@pytest.fixture(scope="session")
-def tiny_teacher_dir(request: pytest.FixtureRequest) -> pathlib.Path:
-    return _tiny_model(request, "teacher")
-
-
-@pytest.fixture(scope="session")
-def tiny_student_dir(request: pytest.FixtureRequest) -> pathlib.Path:
-    return _tiny_model(request, "student")
 
 
 @pytest.fixture(scope="session")
