@@ -104,10 +104,9 @@ def _completion(model: Model, prompt: str, seed: int) -> str:
 
 
 def _cosine(a: str, b: str) -> float:
-    from pytest_bbi.adversaries.base import Deadline
-    from pytest_bbi.adversaries.encoder import embed
+    from pytest_bbi.adversaries.cached_embeddings import embeddings
 
-    vectors = embed([a, b], Deadline(None))
+    vectors = embeddings([a, b])
     return float((vectors[0] * vectors[1]).sum())
 
 

@@ -11,6 +11,7 @@ from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS
 
 if TYPE_CHECKING:
     from pytest_bbi.fingerprints.document import Fingerprint
+    from pytest_bbi.generation.features import FeatureCache
     from pytest_bbi.models.base import Model
     from pytest_bbi.verdict import Verdict
 
@@ -35,6 +36,9 @@ class TestContext:
             caches (the plugin's, opened on first use; the model unchanged under
             ``--bbi-no-cache`` and outside pytest). A model already behind a cache is
             returned unchanged.
+        features: the session's feature cache (embeddings of texts), opened on first use; it
+            returns None under ``--bbi-no-cache`` and outside pytest, where every feature is
+            computed afresh.
         warn_skipped: whether an assertion warns at once about the adversaries that did not
             play (outside pytest); the plugin warns once per session instead, from the
             controller's summary, however many tests and workers met them.
@@ -49,6 +53,7 @@ class TestContext:
     record_fingerprint: Callable[[Fingerprint], None] = field(default=lambda document: None)
     judge: Callable[[], Model] | None = None
     cache: Callable[[Model], Model] = field(default=lambda model: model)
+    features: Callable[[], FeatureCache | None] = field(default=lambda: None)
     warn_skipped: bool = True
 
 

@@ -50,14 +50,16 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _off_the_generation_cache():
-    """In-process games here run off the generation cache the plugin gives every model.
+    """In-process games here run off the generation and feature caches the plugin gives them.
 
     These tests call the engine with scripted, tiny or served models and count their calls, and
     the repository's warm ``.bbi_cache`` would answer for them. The plugin's caching is tested
     as a user meets it, through pytester (tests/plugin/test_every_model_cached.py); a test that
     wants a cache activates one.
     """
-    restore = context.activate(dataclasses.replace(context.current(), cache=lambda model: model))
+    restore = context.activate(
+        dataclasses.replace(context.current(), cache=lambda model: model, features=lambda: None)
+    )
     yield
     restore()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pytest_bbi.errors import AdversaryTimeout as AdversaryTimeout
+from pytest_bbi.models.uncounted import seconds_uncounted
 
 if TYPE_CHECKING:
     from pytest_bbi.models.base import Model
@@ -42,6 +43,10 @@ class Deadline:
     adversary that passes it has *overrun* it, its answer is refused, and the verdict reports
     the overrun (see :meth:`overrun`) instead of quietly scoring the class without it.
 
+    Setup is not the adversary's work: a model or encoder loaded on the first cache miss that
+    needs it, or a wait for another process computing the same features, happens inside
+    :func:`pytest_bbi.models.uncounted.uncounted`, and that time is not counted.
+
     Args:
         seconds: the limit in seconds, or ``None`` for no limit.
         clock: the clock that measures it; ``None`` for ``time.perf_counter`` (as it is when the
@@ -52,10 +57,11 @@ class Deadline:
         self.seconds = seconds
         self._clock = time.perf_counter if clock is None else clock
         self._start = self._clock()
+        self._setup_before = seconds_uncounted()
 
     def elapsed(self) -> float:
-        """Seconds spent since the adversary started."""
-        return self._clock() - self._start
+        """Seconds spent since the adversary started, less setup (loads, waits on others)."""
+        return self._clock() - self._start - (seconds_uncounted() - self._setup_before)
 
     def remaining(self) -> float:
         """Seconds left before the limit (``math.inf`` without one, never negative).

@@ -177,11 +177,12 @@ def agreements(
     if rule.agreement == "embedding":
         if not teacher_answers:
             return []
-        from pytest_bbi.adversaries.base import Deadline
-        from pytest_bbi.adversaries.encoder import embed
+        from pytest_bbi.adversaries.cached_embeddings import embeddings
 
+        vectors = embeddings([*teacher_answers, *student_answers])
         teacher_vectors, student_vectors = (
-            embed(texts, Deadline(None)) for texts in (teacher_answers, student_answers)
+            vectors[: len(teacher_answers)],
+            vectors[len(teacher_answers) :],
         )
         cosines = (teacher_vectors * student_vectors).sum(axis=1)
         return [bool(cosine >= rule.similarity - 1e-9) for cosine in cosines]

@@ -21,12 +21,11 @@ ENCODER = "all-MiniLM-L6-v2"
 
 
 def _prompt_similarities(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-    """Cosine similarity of each completion's MiniLM embedding to its prompt's."""
-    from pytest_bbi.adversaries.base import Deadline
-    from pytest_bbi.adversaries.encoder import embed
+    """Cosine similarity of each completion's MiniLM embedding to its prompt's (cached)."""
+    from pytest_bbi.adversaries.cached_embeddings import embeddings
 
     texts = sorted(set(prompts) | set(completions))
-    rows = {text: row for text, row in zip(texts, embed(texts, Deadline(None)), strict=True)}
+    rows = {text: row for text, row in zip(texts, embeddings(texts), strict=True)}
     return [
         float(np.dot(rows[prompt], rows[completion]))
         for prompt, completion in zip(prompts, completions, strict=True)

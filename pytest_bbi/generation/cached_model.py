@@ -6,7 +6,6 @@ way to do so outside pytest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -14,10 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from filelock import FileLock
-
 from pytest_bbi.errors import ModelOutputError, NotAModelError
 from pytest_bbi.generation.cache import GenerationCache
+from pytest_bbi.generation.features import FeatureCache, computation_lock
 from pytest_bbi.generation.progress import ProgressFile
 from pytest_bbi.models.base import (
     AnswerCallback,
@@ -124,7 +122,7 @@ class CachedModel:
         __tracebackhide__ = hide_when_backend_error
         completions = self.cache.get_many(self.identity, prompts, seeds)
         if any(completion is None for completion in completions):
-            with _lock_for(self.cache, "generate", self.identity):
+            with computation_lock(self.cache, "generate", self.identity):
                 completions = self._fill(
                     prompts,
                     seeds,
@@ -292,24 +290,17 @@ class CachedModel:
     ) -> list[str]:
         """Per (prompt, completion) pair, its stored ``kind`` of answer, computing the missing.
 
-        Answers are stored as JSON under the identity, a NUL and ``kind``, keyed by the
-        pair. Like generation, the computation is serialized across processes by a lock file
-        and the cache read again under it, so each pair is computed once per cache.
+        Answers are features of the pair (:class:`~pytest_bbi.generation.features.FeatureCache`),
+        stored as JSON under the model's identity and ``kind``, keyed by the pair: each pair is
+        computed once per cache, however many processes ask.
         """
-        identity = f"{self.identity}\x00{kind}"
         keys = [json.dumps(pair) for pair in zip(prompts, completions, strict=True)]
-        zeros = [0] * len(keys)
-        known = dict(zip(keys, self.cache.get_many(identity, keys, zeros), strict=True))
-        if any(text is None for text in known.values()):
-            with _lock_for(self.cache, kind, identity):
-                known = dict(zip(keys, self.cache.get_many(identity, keys, zeros), strict=True))
-                missing = [key for key, text in known.items() if text is None]  # distinct pairs
-                if missing:
-                    asked = [(str(prompt), str(text)) for prompt, text in map(json.loads, missing)]
-                    texts = compute(asked)
-                    self.cache.put_many(identity, missing, [0] * len(missing), texts)
-                    known.update(zip(missing, texts, strict=True))
-        return [str(known[key]) for key in keys]
+        return FeatureCache(self.cache).through(
+            kind,
+            self.identity,
+            keys,
+            lambda missing: compute([(str(p), str(c)) for p, c in map(json.loads, missing)]),
+        )
 
     def __enter__(self) -> CachedModel:
         return self
@@ -324,22 +315,6 @@ class CachedModel:
 
 DEFAULT_DIRECTORY = ".bbi_cache"
 """Where :func:`cached` keeps its cache by default, relative to the working directory."""
-
-_LOCKS: dict[str, FileLock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(cache: GenerationCache, kind: str, identity: str) -> FileLock:
-    """The lock serializing ``kind`` of computation of one model across processes.
-
-    One lock object per lock file in each process: it is reentrant in a thread, so a model that
-    hands work to another cached model of the same identity (a proxy) does not wait for itself,
-    and, thread-local, it still keeps two threads apart.
-    """
-    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
-    path = os.path.join(os.path.dirname(cache.path), f"{kind}-{digest[:16]}.lock")
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(path, FileLock(path))
 
 
 def behind_cache(

@@ -15,6 +15,7 @@ from pytest_bbi.models.base import (
     TokenScorer,
     ignore_answers,
 )
+from pytest_bbi.models.uncounted import loading
 
 
 class LazyModel:
@@ -22,7 +23,8 @@ class LazyModel:
 
     Behind the generation cache, a run whose completions are all cached never loads it, so a
     warm rerun of a suite with many students costs no model loading. Every method loads the
-    model once (thread-safely) and forwards to it.
+    model once (thread-safely) and forwards to it. The load is counted and kept out of any
+    adversary's safety limit (:func:`pytest_bbi.models.uncounted.loading`).
 
     Args:
         name: the name in reports.
@@ -46,7 +48,8 @@ class LazyModel:
         """The loaded model, loading it now if needed."""
         with self._loading:
             if self._model is None:
-                self._model = self._load()
+                with loading(self.name):
+                    self._model = self._load()
             return self._model
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[str]:

@@ -19,6 +19,7 @@ from pytest_bbi.prompts.buckets import check_bucket
 
 if TYPE_CHECKING:
     from pytest_bbi.generation.cache import GenerationCache
+    from pytest_bbi.generation.features import FeatureCache
     from pytest_bbi.generation.progress import ProgressFile
 
 
@@ -49,7 +50,8 @@ class ModelCaches:
     Every model that reaches the game goes through :meth:`put_behind`, whichever way it came:
     the plugin's fixtures, a user's fixture, ``load()`` inside a test, a judge. Each pytest
     process (each xdist worker) has one, all on the same file and lock files, so a completion
-    is generated once across the workers.
+    is generated once across the workers. :meth:`features` reads embeddings from, and writes
+    them to, the same file.
 
     Args:
         directory: the cache folder, or None under ``--bbi-no-cache``.
@@ -86,6 +88,15 @@ class ModelCaches:
         from pytest_bbi.generation.cached_model import behind_cache
 
         return behind_cache(model, cache, progress=self._progress)
+
+    def features(self) -> FeatureCache | None:
+        """The feature cache in the same file, opened on first use; None under --bbi-no-cache."""
+        cache = self.cache()
+        if cache is None:
+            return None
+        from pytest_bbi.generation.features import FeatureCache
+
+        return FeatureCache(cache)
 
     def close(self) -> None:
         """Close the cache, if it was opened."""
@@ -126,6 +137,7 @@ def _bbi_test_context(
             if session.roles["judge"].spec
             else None,
             cache=put_behind,
+            features=_bbi_model_caches.features,
             warn_skipped=False,
         )
     )
