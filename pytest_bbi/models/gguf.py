@@ -163,7 +163,7 @@ def _convert_into(source: pathlib.Path, folder: pathlib.Path, step: Callable[[],
         if hasattr(config, "quantization_config"):
             # The weights are already dequantized; the marker only stops save_pretrained.
             del config.quantization_config
-        model = AutoModelForCausalLM.from_config(config, dtype=quantized.dtype)  # type: ignore[no-untyped-call]
+        model = AutoModelForCausalLM.from_config(config, dtype=quantized.dtype)
         model.load_state_dict(quantized.state_dict(), strict=True)
         model.generation_config = quantized.generation_config
         step()
@@ -178,12 +178,12 @@ def _without_progress_bars() -> Iterator[None]:
     from transformers.utils import logging
 
     shown = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    logging.disable_progress_bar()
     try:
         yield
     finally:
         if shown:
-            logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+            logging.enable_progress_bar()
 
 
 def _importable(module: str) -> bool:

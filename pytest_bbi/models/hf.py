@@ -197,7 +197,7 @@ class HFModel:
                     seeds, prompt_length, decoding.temperature, decoding.top_p, decoding.top_k
                 )
             )
-        output = self._model.generate(  # type: ignore[operator]
+        output = self._model.generate(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
             do_sample=False,
@@ -483,7 +483,7 @@ def load_hf(
         tokenizer.pad_token = tokenizer.eos_token
     if chat is None:
         decoding = replace(decoding, chat=tokenizer.chat_template is not None).check("hf")
-    model.to(device)  # type: ignore[arg-type]  # transformers types `to` through functools.wraps
+    model.to(device)
     model.train(False)
     return HFModel(
         model,

@@ -40,7 +40,7 @@ def truncate(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
     return logits
 
 
-class GumbelMaxSampler(LogitsProcessor):
+class GumbelMaxSampler(LogitsProcessor):  # type: ignore[misc]  # transformers is read untyped
     """Sample each row by the Gumbel-max trick with noise from its own (seed, step) generator.
 
     For every row the processor scales the logits by ``1 / temperature``, masks them to the top-k
