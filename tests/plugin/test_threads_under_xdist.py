@@ -1,4 +1,7 @@
-"""Under ``-n``, each xdist worker's thread pools share the machine's cores, and say so."""
+"""Under ``-n``, each xdist worker's thread pools share the machine's cores, and say so.
+
+(A serial run, one worker, is left alone: tests/unit/test_worker_threads.py.)
+"""
 
 import os
 
@@ -28,7 +31,7 @@ def test_workers_share_the_cores_and_the_header_says_how(pytester, monkeypatch):
     assert (pytester.path / "seen.txt").read_text() == f"{share} {share}"
 
 
-def test_the_users_setting_wins_and_a_serial_run_is_left_alone(pytester, monkeypatch):
+def test_the_users_setting_wins(pytester, monkeypatch):
     pytester.makepyfile(test_sees=WORKER_SEES)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
@@ -37,8 +40,3 @@ def test_the_users_setting_wins_and_a_serial_run_is_left_alone(pytester, monkeyp
     under_xdist.assert_outcomes(passed=1)
     assert (pytester.path / "seen.txt").read_text() == "3 None"
     assert "native thread" not in under_xdist.stdout.str()
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    serial = pytester.runpytest_subprocess()
-    serial.assert_outcomes(passed=1)
-    assert (pytester.path / "seen.txt").read_text() == "None None"
-    assert "native thread" not in serial.stdout.str()
