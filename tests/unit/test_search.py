@@ -122,12 +122,14 @@ def _boundary(seeds):
 @pytest.mark.replication
 def test_a_a_with_search_fails_at_most_alpha():
     failures = sum(not found.passed for found in _a_a(A_A_SEEDS))
+    print(f"A/A with search: {failures}/{len(A_A_SEEDS)} false failures")
     assert failures / len(A_A_SEEDS) <= ALPHA + 3 * _sigma(len(A_A_SEEDS)), failures
 
 
 @pytest.mark.replication
 def test_search_with_the_advantage_exactly_epsilon_everywhere_fails_at_most_alpha():
     failures = sum(not found.passed for found in _boundary(A_A_SEEDS))
+    print(f"exactly epsilon with search: {failures}/{len(A_A_SEEDS)} false failures")
     assert failures / len(A_A_SEEDS) <= ALPHA + 3 * _sigma(len(A_A_SEEDS)), failures
 
 
