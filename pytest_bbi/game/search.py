@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pytest_bbi import context
 from pytest_bbi.adversaries.pairwise import PairwiseAdversary
 from pytest_bbi.budget import Budget
 from pytest_bbi.errors import BudgetError, PromptError
@@ -38,11 +37,15 @@ from pytest_bbi.game.explorer import (
     search_space,
 )
 from pytest_bbi.game.run import GameRun
-from pytest_bbi.game.setup import check_budget, check_decision, check_model, set_up
+from pytest_bbi.game.setup import (
+    check_budget,
+    check_decision,
+    check_model,
+    resolve_context,
+    set_up,
+)
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import Model
-from pytest_bbi.options import parse_seed
-from pytest_bbi.prompts.buckets import check_bucket, registered_capabilities
 from pytest_bbi.prompts.sources import Prompt
 from pytest_bbi.verdict import Verdict
 
@@ -249,12 +252,7 @@ def explore(
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise BudgetError(f"keep={keep!r}: keep is how many prompts to confirm, an int >= 1.")
     scorer = discriminator_of(discriminator)
-    test_context = context.current()
-    known = (*test_context.buckets, *registered_capabilities())
-    capability = capability if capability is not None else test_context.capability
-    if capability is not None:
-        check_bucket(capability, known)
-    run_seed = test_context.seed if seed is None else parse_seed("seed", seed, text=False)
+    known, capability, run_seed = resolve_context(capability, seed)
     space = search_space(prompts, capability, known)
     explorer = Explorer(teacher, student, scorer, budget.search_queries, run_seed)
     with no_scraped_constants():

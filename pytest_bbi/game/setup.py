@@ -108,6 +108,23 @@ class Setup:
         return plan_queries(self.groups[bucket], self.split[bucket], self.run_seed, bucket)
 
 
+def resolve_context(
+    capability: str | None, seed: int | None
+) -> tuple[tuple[str, ...], str | None, int]:
+    """The known buckets, the capability and the run seed, from the arguments or the test.
+
+    Raises:
+        BbiError: for an unknown capability, or a seed that is not an int in [0, 2**63).
+    """
+    test_context = context.current()
+    known = (*test_context.buckets, *registered_capabilities())
+    capability = capability if capability is not None else test_context.capability
+    if capability is not None:
+        check_bucket(capability, known)
+    run_seed = test_context.seed if seed is None else parse_seed("seed", seed, text=False)
+    return known, capability, run_seed
+
+
 def set_up(prompts: object, budget: Budget, *, capability: str | None, seed: int | None) -> Setup:
     """Read the test's context, check the capability and seed, and group and split the prompts.
 
@@ -124,18 +141,13 @@ def set_up(prompts: object, budget: Budget, *, capability: str | None, seed: int
         BbiError: for an unknown capability, a seed that is not an int in [0, 2**63) (what
             ``--bbi-seed`` takes), bad prompts, or too few queries for the buckets.
     """
-    test_context = context.current()
-    known = (*test_context.buckets, *registered_capabilities())
-    capability = capability if capability is not None else test_context.capability
-    if capability is not None:
-        check_bucket(capability, known)
-    run_seed = test_context.seed if seed is None else parse_seed("seed", seed, text=False)
+    known, capability, run_seed = resolve_context(capability, seed)
     groups = _group_by_bucket(_prompt_items(prompts, capability, budget, run_seed), known)
     split = _split_queries(budget.queries, list(groups))
     if budget.population == "traffic":
         _check_traffic(groups, split, budget.train_fraction)
     return Setup(
-        context=test_context,
+        context=context.current(),
         run_seed=run_seed,
         capability=capability,
         groups=groups,
