@@ -7,6 +7,7 @@ import os
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
+from typing import TypeVar, cast
 
 import torch
 from transformers import (
@@ -29,6 +30,13 @@ from pytest_bbi.models.sampling import GumbelMaxSampler, truncate
 from pytest_bbi.models.weights import identities_like, model_identity, weight_files
 from pytest_bbi.options import parse_bool, parse_int
 from pytest_bbi.text import encodable, is_unicode
+
+_Method = TypeVar("_Method", bound=Callable[..., object])
+
+
+def _without_autograd(method: _Method) -> _Method:
+    """Run ``method`` under ``torch.inference_mode()``, its signature kept for the type checker."""
+    return cast("_Method", torch.inference_mode()(method))
 
 
 class HFModel:
@@ -136,7 +144,7 @@ class HFModel:
         """
         return self.generate_incrementally(prompts, seeds, ignore_answers)
 
-    @torch.inference_mode()
+    @_without_autograd
     def generate_incrementally(
         self, prompts: Sequence[str], seeds: Sequence[int], on_answered: AnswerCallback
     ) -> list[str]:
@@ -214,7 +222,7 @@ class HFModel:
         )
         return decoded
 
-    @torch.inference_mode()
+    @_without_autograd
     def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
         """Log-probability that :meth:`generate` returns each completion for its prompt.
 
@@ -271,7 +279,7 @@ class HFModel:
             scores.append(float(total))
         return scores
 
-    @torch.inference_mode()
+    @_without_autograd
     def token_log_probs(
         self, prompts: Sequence[str], completions: Sequence[str]
     ) -> list[list[float]]:

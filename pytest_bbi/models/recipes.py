@@ -46,7 +46,7 @@ def int8_dynamic(model: Any) -> Any:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization says it is deprecated
-        return torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+        return torch.ao.quantization.quantize_dynamic(
             model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False
         )
 

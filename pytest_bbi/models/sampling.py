@@ -80,7 +80,7 @@ class GumbelMaxSampler(LogitsProcessor):  # type: ignore[misc]  # transformers i
         perturbed = logits - self._log_neg_log_uniform(step, logits.shape[-1]).to(logits.device)
         chosen = perturbed.argmax(dim=-1, keepdim=True)
         sampled = torch.full_like(scores, -torch.inf)
-        return sampled.scatter_(-1, chosen, 0.0)  # type: ignore[return-value]
+        return sampled.scatter_(-1, chosen, 0.0)
 
     def _log_neg_log_uniform(self, step: int, size: int) -> torch.Tensor:
         """``log(-log(u))`` per row, ``u`` the first ``size`` uniforms of the row's generator.
