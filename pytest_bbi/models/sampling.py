@@ -17,6 +17,10 @@ def _row_seed(seed: int, step: int) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
+_NUCLEUS_CANDIDATES = 64
+"""Tokens ranked per row before the nucleus is cut; rows whose nucleus is wider are sorted whole."""
+
+
 def truncate(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
     """Mask tempered logits (any leading shape, vocabulary last) to the top-k and top-p nucleus.
 
@@ -33,11 +37,46 @@ def truncate(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
         kth_largest = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth_largest, -torch.inf)
     if top_p < 1.0:
-        ordered, order = torch.sort(logits, dim=-1, descending=True)
-        probabilities = ordered.softmax(dim=-1)
-        beyond_nucleus = probabilities.cumsum(dim=-1) - probabilities >= top_p
-        logits = logits.masked_fill(beyond_nucleus.scatter(-1, order, beyond_nucleus), -torch.inf)
+        beyond = _beyond_nucleus(logits.reshape(-1, vocab_size), top_p)
+        logits = logits.masked_fill(beyond.reshape(logits.shape), -torch.inf)
     return logits
+
+
+def _beyond_nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Per row of 2-D ``logits``: the tokens ranked after the smallest set of mass ≥ ``top_p``.
+
+    A token is beyond the nucleus when the probability of the tokens ranked above it is at least
+    ``top_p``. Only the :data:`_NUCLEUS_CANDIDATES` largest logits of a row are ranked when the
+    nucleus ends among them (the usual case: sorting a whole vocabulary per step cost more than
+    the forward pass of a small model on a CPU); the other rows are sorted whole.
+    """
+    size = logits.shape[-1]
+    log_total = torch.logsumexp(logits, dim=-1, keepdim=True)
+    ranked, order = torch.topk(logits, min(_NUCLEUS_CANDIDATES, size), dim=-1)
+    above = _mass_above(ranked, log_total)
+    beyond = _beyond_ranked(order, above, top_p, size)
+    if ranked.shape[-1] < size:
+        ranked_mass = above[:, -1] + (ranked[:, -1] - log_total[:, 0]).exp()
+        unsettled = ranked_mass < top_p
+        if bool(unsettled.any()):
+            ranked, order = torch.sort(logits[unsettled], dim=-1, descending=True)
+            above = _mass_above(ranked, log_total[unsettled])
+            beyond[unsettled] = _beyond_ranked(order, above, top_p, size)
+    return beyond
+
+
+def _mass_above(ranked: torch.Tensor, log_total: torch.Tensor) -> torch.Tensor:
+    """The probability of the tokens ranked above each logit of ``ranked`` (sorted descending)."""
+    probabilities = (ranked - log_total).exp()
+    return probabilities.cumsum(dim=-1) - probabilities
+
+
+def _beyond_ranked(
+    order: torch.Tensor, above: torch.Tensor, top_p: float, size: int
+) -> torch.Tensor:
+    """Mark the tokens beyond the nucleus from the first ranks; an unranked token is beyond."""
+    kept = torch.zeros((order.shape[0], size), dtype=torch.bool, device=order.device)
+    return kept.scatter_(-1, order, above < top_p).logical_not_()
 
 
 class GumbelMaxSampler(LogitsProcessor):  # type: ignore[misc]  # transformers is read untyped

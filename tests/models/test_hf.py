@@ -165,6 +165,28 @@ def test_gumbel_max_draws_are_those_of_a_generator_per_row(temperature, top_p, t
         assert bool(torch.isfinite(scores).sum(dim=-1).eq(1).all())
 
 
+def reference_nucleus(logits, top_p):
+    """Top-p by its definition: sort each row whole, mask tokens after mass ≥ top_p."""
+    ordered, order = torch.sort(logits, dim=-1, descending=True)
+    probabilities = ordered.softmax(dim=-1)
+    beyond = probabilities.cumsum(dim=-1) - probabilities >= top_p
+    return logits.masked_fill(beyond.scatter(-1, order, beyond), -torch.inf)
+
+
+@pytest.mark.parametrize("top_p", [0.3, 0.9, 0.99])
+def test_the_nucleus_ranks_few_tokens_and_equals_the_full_sort(top_p):
+    # Peaked rows end their nucleus among the first ranked tokens; flat rows need thousands of
+    # tokens and are sorted whole. Either way the kept set is the one a full sort keeps (float64
+    # logits without ties: no rounding at the boundary to disagree on).
+    rng = torch.Generator().manual_seed(11)
+    scales = torch.tensor([0.05, 0.5, 3.0, 10.0, 30.0, 100.0]).repeat(2).reshape(2, 6, 1)
+    logits = scales * torch.randn((2, 6, 5000), generator=rng, dtype=torch.float64)
+    kept = torch.isfinite(truncate(logits, 0, top_p))
+    assert torch.equal(kept, torch.isfinite(reference_nucleus(logits, top_p)))
+    sizes = kept.sum(dim=-1).flatten().tolist()
+    assert min(sizes) < 64 < max(sizes)  # both paths ran
+
+
 def test_gumbel_max_draws_are_pinned():
     # The tokens a row draws are a pure function of (seed, step, logits, decoding): pinned here.
     logits = torch.linspace(-4.0, 4.0, 99).expand(len(SEEDS), -1)

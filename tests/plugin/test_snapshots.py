@@ -54,7 +54,8 @@ def test_snapshot_round_trip(project, monkeypatch, workers):
     assert json.loads(written)["schema"] == "pytest-bbi/fingerprint"
 
     project.runpytest_subprocess(*workers).assert_outcomes(passed=1)
-    project.runpytest_subprocess(*workers, "--bbi-seed=2").assert_outcomes(passed=1)
+    if not workers[:-1]:  # a new seed is a statistical check, shown once: xdist changes no number
+        project.runpytest_subprocess(*workers, "--bbi-seed=2").assert_outcomes(passed=1)
     assert (project.path / SNAPSHOT).read_text() == written
 
     monkeypatch.setenv("BBI_TEST_MODEL", "tic")
