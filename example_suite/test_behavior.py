@@ -1,7 +1,10 @@
 """The example suite: SmolLM2-135M-Instruct against five students, one capability at a time.
 
 Each test plays the identification game in one bucket: 48 queries, the first 24 pairs train the
-adversaries, the other 24 are held out, and each adversary names the teacher on them.
+adversaries, the other 24 are held out, and each adversary names the teacher on them. 48 queries
+catch a student that is far off; a pass on 48 says little (its `detectable` is near 0.6). So the
+close students, A/A and bf16, also play in one bucket at the budget `pytest_bbi.plan` gives for
+finding an advantage of 0.3 with four adversaries, where a pass means something.
 """
 
 import pytest
@@ -11,6 +14,11 @@ import pytest_bbi as bbi
 
 BUDGET = bbi.Budget(queries=48, seconds=60)
 EPSILON = 0.1
+DEEP_BUCKET = "instruction"
+DEEP_BUDGET = bbi.Budget(
+    queries=bbi.plan(epsilon=EPSILON, detect=0.3, adversaries=4).queries, seconds=300
+)
+"""The budget at which a student whose advantage is 0.3 in one adversary fails with power 0.8."""
 
 per_bucket = pytest.mark.parametrize(
     "bucket", [pytest.param(name, marks=pytest.mark.capability(name)) for name in PROMPTS]
@@ -29,22 +37,30 @@ def _verdict(teacher, student, prompts, **options):
         return failure.verdict
 
 
+def _close_student_passes(teacher, student, bucket, name):
+    """Play a close student: 48 queries per bucket, the deep budget in the deep bucket."""
+    budget = DEEP_BUDGET if bucket == DEEP_BUCKET else BUDGET
+    verdict = bbi.assert_indistinguishable(
+        teacher, student, PROMPTS[bucket], budget=budget, epsilon=EPSILON
+    )
+    print(
+        f"{name} {bucket}: advantage {verdict.advantage:+.2f}, {verdict.decision}, "
+        f"{budget.queries} queries could have detected {verdict.detectable:.2f}"
+    )
+    if bucket == DEEP_BUCKET:
+        assert verdict.detectable <= 0.3
+
+
 @per_bucket
 def test_the_teacher_against_itself_passes(teacher, student, bucket):
     """A/A: the same weights, sampled independently, must pass; else the test itself is broken."""
-    verdict = bbi.assert_indistinguishable(
-        teacher, student, PROMPTS[bucket], budget=BUDGET, epsilon=EPSILON
-    )
-    print(f"A/A {bucket}: advantage {verdict.advantage:+.2f}, {verdict.decision}")
+    _close_student_passes(teacher, student, bucket, "A/A")
 
 
 @per_bucket
 def test_bf16_rounding_passes(teacher, bf16_student, bucket):
     """Rounding the weights to bfloat16 is a near-copy: no adversary finds a gap above ε."""
-    verdict = bbi.assert_indistinguishable(
-        teacher, bf16_student, PROMPTS[bucket], budget=BUDGET, epsilon=EPSILON
-    )
-    print(f"bf16 {bucket}: advantage {verdict.advantage:+.2f}, {verdict.decision}")
+    _close_student_passes(teacher, bf16_student, bucket, "bf16")
 
 
 @per_bucket
@@ -118,6 +134,17 @@ def test_calibration_says_when_to_fall_back_to_the_teacher(teacher, student, dis
     assert distilled.agreement < ceiling.agreement
     # Confident answers agree more often than unconfident ones: confidence is a usable signal.
     assert distilled.auroc > 0.5
+
+
+@pytest.mark.capability("instruction")
+def test_int8_is_caught(teacher, int8_student):
+    """int8 dynamic quantization moves the teacher's token distribution enough for the
+    likelihood-ratio adversary, which reads both models' scores, to tell it apart."""
+    with pytest.raises(bbi.Distinguishable) as caught:
+        bbi.assert_indistinguishable(
+            teacher, int8_student, PROMPTS["instruction"], budget=BUDGET, epsilon=EPSILON
+        )
+    print(caught.value)
 
 
 @pytest.mark.capability("instruction")
