@@ -2,9 +2,10 @@
 
 Each test plays the identification game in one bucket: 48 queries, the first 24 pairs train the
 adversaries, the other 24 are held out, and each adversary names the teacher on them. 48 queries
-catch a student that is far off; a pass on 48 says little (its `detectable` is near 0.6). So the
-close students, A/A and bf16, also play in one bucket at the budget `pytest_bbi.plan` gives for
-finding an advantage of 0.3 with four adversaries, where a pass means something.
+catch a student that is far off, but a pass on 48 says little: such a run would only have
+detected an advantage of about 0.6. So the close students, A/A and bf16, play the `instruction`
+bucket at the budget `pytest_bbi.plan` gives for detecting an advantage of 0.3 with the four
+adversaries of the default class (463 queries), where a pass means something.
 """
 
 import pytest
@@ -38,14 +39,14 @@ def _verdict(teacher, student, prompts, **options):
 
 
 def _close_student_passes(teacher, student, bucket, name):
-    """Play a close student: 48 queries per bucket, the deep budget in the deep bucket."""
+    """Play a close student: the deep budget in the deep bucket, 48 queries elsewhere."""
     budget = DEEP_BUDGET if bucket == DEEP_BUCKET else BUDGET
     verdict = bbi.assert_indistinguishable(
         teacher, student, PROMPTS[bucket], budget=budget, epsilon=EPSILON
     )
     print(
-        f"{name} {bucket}: advantage {verdict.advantage:+.2f}, {verdict.decision}, "
-        f"{budget.queries} queries could have detected {verdict.detectable:.2f}"
+        f"{name} {bucket}: advantage {verdict.advantage:+.2f}, {verdict.decision}; "
+        f"{budget.queries} queries would have detected an advantage of {verdict.detectable:.2f}"
     )
     if bucket == DEEP_BUCKET:
         assert verdict.detectable <= 0.3
@@ -57,10 +58,11 @@ def test_the_teacher_against_itself_passes(teacher, student, bucket):
     _close_student_passes(teacher, student, bucket, "A/A")
 
 
-@per_bucket
-def test_bf16_rounding_passes(teacher, bf16_student, bucket):
-    """Rounding the weights to bfloat16 is a near-copy: no adversary finds a gap above ε."""
-    _close_student_passes(teacher, bf16_student, bucket, "bf16")
+@pytest.mark.capability(DEEP_BUCKET)
+def test_bf16_rounding_passes(teacher, bf16_student):
+    """Rounding the weights to bfloat16 is a near-copy: no adversary finds a gap above ε at a
+    budget that would have found an advantage of 0.3."""
+    _close_student_passes(teacher, bf16_student, DEEP_BUCKET, "bf16")
 
 
 @per_bucket

@@ -81,7 +81,6 @@ def test_each_bucket_test_carries_its_capability_marker():
     selected = [line for line in result.stdout.splitlines() if "::" in line]
     assert selected == [
         "example_suite/test_behavior.py::test_the_teacher_against_itself_passes[style]",
-        "example_suite/test_behavior.py::test_bf16_rounding_passes[style]",
         "example_suite/test_behavior.py::test_the_pruned_student_is_caught[style]",
         "example_suite/test_behavior.py::test_distillation_narrows_the_gap[style]",
     ]
