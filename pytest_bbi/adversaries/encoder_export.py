@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
-import os
 import pathlib
 import re
 import tempfile
@@ -18,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from filelock import FileLock
 
 from pytest_bbi.errors import BbiWarning
-from pytest_bbi.models.gguf import model_cache_root
+from pytest_bbi.models.machine_cache import model_cache_root, remembered_digest, write_atomically
 from pytest_bbi.progress import phase
 
 if TYPE_CHECKING:
@@ -36,16 +34,14 @@ SOURCE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sentence_
 _OPSET = 17
 _FEED_FORWARD_DOWN = re.compile(r"encoder\.layer\.\d+\.output\.dense\.matmul")
 _LAYER_NORM_EPSILON = 1e-12
-_digests: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
 def model_digest(folder: pathlib.Path, cache_root: pathlib.Path | None = None) -> str:
     """SHA-256 over the encoder folder's :data:`SOURCE_FILES`, hashed once per file version.
 
     Hashing the 90 MB of weights takes a few tenths of a second, so the digest is remembered
-    in this process and in a small file under ``cache_root`` named by the files' paths, sizes
-    and modification times (as a GGUF file's digest is); a process that finds it there reads no
-    weights. A cache folder that cannot be written only costs the hashing.
+    (:func:`~pytest_bbi.models.machine_cache.remembered_digest`): a process that finds it
+    reads no weights.
 
     Args:
         folder: the sentence-transformers folder of the packaged all-MiniLM-L6-v2.
@@ -55,32 +51,18 @@ def model_digest(folder: pathlib.Path, cache_root: pathlib.Path | None = None) -
         The hex digest; it changes when the weights, the tokenizer or the configs change.
     """
     files = [folder / name for name in SOURCE_FILES]
-    key = tuple(
-        (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        for path, stat in ((path, path.stat()) for path in files)
-    )
-    if key in _digests:
-        return _digests[key]
-    memo = (cache_root or model_cache_root()).expanduser() / (
-        f"minilm-source-{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}.sha256"
-    )
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        remembered = memo.read_text().strip()
-        if len(remembered) == 64 and all(char in "0123456789abcdef" for char in remembered):
-            _digests[key] = remembered
-            return remembered
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as stream:
-            while block := stream.read(1 << 20):
-                digest.update(block)
-        digest.update(b"\0")
-    _digests[key] = digest.hexdigest()
-    with contextlib.suppress(OSError):
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(memo, _digests[key].encode())
-    return _digests[key]
+
+    def compute() -> str:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.name.encode() + b"\0")
+            with path.open("rb") as stream:
+                while block := stream.read(1 << 20):
+                    digest.update(block)
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+    return remembered_digest("minilm-source", files, compute, cache_root)
 
 
 def exporter_versions(precision: Precision) -> str:
@@ -149,8 +131,8 @@ def exported_model(
             if precision == "int8":
                 model = _quantized(model, root)
             export.advance()
-        _write_atomically(target, model)
-        _write_atomically(_digest_path(target), hashlib.sha256(model).hexdigest().encode())
+        write_atomically(target, model)
+        write_atomically(_digest_path(target), hashlib.sha256(model).hexdigest().encode())
         return model
 
 
@@ -166,20 +148,6 @@ def _read_verified(target: pathlib.Path) -> bytes | None:
     except (OSError, UnicodeDecodeError):
         return None
     return model if hashlib.sha256(model).hexdigest() == recorded else None
-
-
-def _write_atomically(target: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target``, flush it to disk, rename it over."""
-    handle, staging = tempfile.mkstemp(prefix=".exporting-", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(staging, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(staging)
 
 
 def _quantized(model: bytes, root: pathlib.Path) -> bytes:

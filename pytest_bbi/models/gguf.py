@@ -15,22 +15,11 @@ from importlib.metadata import PackageNotFoundError, distribution, version
 from filelock import FileLock
 
 from pytest_bbi.errors import ModelSpecError
+from pytest_bbi.models.machine_cache import model_cache_root, remembered_digest
 from pytest_bbi.progress import phase
-
-MODEL_CACHE_ENV = "BBI_MODEL_CACHE"
-"""Environment variable naming the folder that holds converted checkpoints."""
 
 _CONVERSION_FORMAT = "1"
 _READY_MARKER = ".bbi-converted"
-
-
-def model_cache_root() -> pathlib.Path:
-    """The folder for converted checkpoints: ``$BBI_MODEL_CACHE``, else the user cache folder."""
-    configured = os.environ.get(MODEL_CACHE_ENV)
-    if configured:
-        return pathlib.Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "pytest-bbi" / "models"
 
 
 def packaged_gguf(distribution_name: str) -> pathlib.Path:
@@ -105,21 +94,13 @@ def convert_gguf(
         raise ModelSpecError(f"hf: GGUF file {str(source)!r} was not found.")
     root = (cache_root or model_cache_root()).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    stat = source.stat()
-    key_source = f"{source}\0{stat.st_size}\0{stat.st_mtime_ns}"
-    key_file = root / f"gguf-{hashlib.sha256(key_source.encode()).hexdigest()[:16]}.sha256"
     with FileLock(str(root / "convert.lock")):
-        file_digest = key_file.read_text().strip() if key_file.is_file() else ""
-        if file_digest and (_target(root, file_digest) / _READY_MARKER).is_file():
-            return _target(root, file_digest)
+        file_digest = remembered_digest("gguf", [source], lambda: _file_digest(source), root)
+        target = _target(root, file_digest)
+        if (target / _READY_MARKER).is_file():
+            return target
         with phase(f"converting {source.name} to safetensors", total=5) as conversion:
-            if not file_digest:
-                file_digest = _file_digest(source)
-                key_file.write_text(file_digest)
-            conversion.advance()
-            target = _target(root, file_digest)
-            if (target / _READY_MARKER).is_file():
-                return target
+            conversion.advance()  # the file is hashed
             shutil.rmtree(target, ignore_errors=True)
             staging = pathlib.Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
             try:

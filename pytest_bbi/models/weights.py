@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.decoding import Decoding
+from pytest_bbi.models.machine_cache import remembered_digest
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _BEHAVIOR_FILES = (
@@ -17,25 +18,21 @@ _BEHAVIOR_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
 )
-_FileKey = tuple[str, int, int]
-_weights_digests: dict[tuple[_FileKey, ...], str] = {}
 
 
 def _weights_digest(weight_files: list[pathlib.Path]) -> str:
-    """SHA-256 of the weight files' bytes in name order, computed once per process per version."""
-    key = tuple(
-        (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-        for path, stat in ((path, path.stat()) for path in weight_files)
-    )
-    if key not in _weights_digests:
+    """SHA-256 of the weight files' names and bytes in name order, remembered per version."""
+
+    def compute() -> str:
         digest = hashlib.sha256()
         for path in weight_files:
             digest.update(path.name.encode() + b"\0")
             with path.open("rb") as stream:
                 while block := stream.read(1 << 20):
                     digest.update(block)
-        _weights_digests[key] = digest.hexdigest()
-    return _weights_digests[key]
+        return digest.hexdigest()
+
+    return remembered_digest("weights", weight_files, compute)
 
 
 def model_identity(directory: pathlib.Path, weights: list[pathlib.Path], settings: str) -> str:

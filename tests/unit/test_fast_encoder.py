@@ -14,6 +14,7 @@ import pytest
 
 from pytest_bbi.adversaries import encoder, encoder_export
 from pytest_bbi.errors import BbiWarning, ModelSpecError
+from pytest_bbi.models import machine_cache
 
 TINY_CONFIG = {
     "architectures": ["BertModel"],
@@ -246,10 +247,10 @@ def test_the_model_digest_is_remembered_across_processes(tmp_path):
     digest = encoder_export.model_digest(folder, tmp_path)
     (memo,) = tmp_path.glob("minilm-source-*.sha256")
     assert memo.read_text() == digest
-    encoder_export._digests.clear()
+    machine_cache._remembered.clear()
     memo.write_text("f" * 64)
     assert encoder_export.model_digest(folder, tmp_path) == "f" * 64  # read, not hashed
-    encoder_export._digests.clear()
+    machine_cache._remembered.clear()
     memo.write_text("garbage")
     assert encoder_export.model_digest(folder, tmp_path) == digest
 
