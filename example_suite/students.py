@@ -25,10 +25,12 @@ from pytest_bbi.prompts import draw
 from pytest_bbi.strategies import bucket_prompts
 
 MODELS = Path(__file__).resolve().parent.parent / ".bbi_cache" / "example-models"
-DECODING = {"temperature": 0.3, "top_p": 0.9, "max_new_tokens": 32, "chat": True}
-"""Low-temperature nucleus sampling, near SmolLM2's recommended 0.2 / 0.9: the answers read well
-(at temperature 1 the model writes "Deoxyribonucleicola Serum" for DNA) and stay random enough
-that two samples of one prompt can differ."""
+DECODING = {"temperature": 0.3, "max_new_tokens": 32, "chat": True}
+"""Low-temperature sampling: the answers read well (at temperature 1 the model writes
+"Deoxyribonucleicola Serum" for DNA) and two samples of one prompt can still differ. No top-p:
+SmolLM2's card suggests 0.9, but at temperature 0.3 the tail it would cut holds almost no mass,
+and the white-box certificate scores each completion re-tokenized from its text, which a
+truncated distribution can give probability 0."""
 BATCH_SIZE = 32
 DROPPED_LAYERS = range(16, 22)
 """The six of SmolLM2's 30 decoder layers the pruned student drops (a late-middle block)."""
