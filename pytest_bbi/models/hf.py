@@ -7,7 +7,6 @@ import os
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
-from typing import TypeVar, cast
 
 import torch
 from transformers import (
@@ -30,13 +29,6 @@ from pytest_bbi.models.sampling import GumbelMaxSampler, truncate
 from pytest_bbi.models.weights import identities_like, model_identity, weight_files
 from pytest_bbi.options import parse_bool, parse_int
 from pytest_bbi.text import encodable, is_unicode
-
-_Method = TypeVar("_Method", bound=Callable[..., object])
-
-
-def _without_autograd(method: _Method) -> _Method:
-    """Run ``method`` under ``torch.inference_mode()``, its signature kept for the type checker."""
-    return cast("_Method", torch.inference_mode()(method))
 
 
 class HFModel:
@@ -144,7 +136,6 @@ class HFModel:
         """
         return self.generate_incrementally(prompts, seeds, ignore_answers)
 
-    @_without_autograd
     def generate_incrementally(
         self, prompts: Sequence[str], seeds: Sequence[int], on_answered: AnswerCallback
     ) -> list[str]:
@@ -158,7 +149,8 @@ class HFModel:
         completions: list[str] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = slice(start, start + self.batch_size)
-            batch = self._generate_chunk(list(prompts[chunk]), list(seeds[chunk]))
+            with torch.inference_mode():
+                batch = self._generate_chunk(list(prompts[chunk]), list(seeds[chunk]))
             completions += batch
             on_answered(range(start, start + len(batch)), batch)
         return completions
@@ -222,7 +214,6 @@ class HFModel:
         )
         return decoded
 
-    @_without_autograd
     def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
         """Log-probability that :meth:`generate` returns each completion for its prompt.
 
@@ -260,7 +251,10 @@ class HFModel:
         possible = [index for index, text in enumerate(completions) if is_unicode(text)]
         for start in range(0, len(possible), self.batch_size):
             rows = possible[start : start + self.batch_size]
-            chunk = self._score_chunk([prompts[i] for i in rows], [completions[i] for i in rows])
+            with torch.inference_mode():
+                chunk = self._score_chunk(
+                    [prompts[i] for i in rows], [completions[i] for i in rows]
+                )
             for index, score in zip(rows, chunk, strict=True):
                 scores[index] = score
         return scores
@@ -279,7 +273,6 @@ class HFModel:
             scores.append(float(total))
         return scores
 
-    @_without_autograd
     def token_log_probs(
         self, prompts: Sequence[str], completions: Sequence[str]
     ) -> list[list[float]]:
@@ -308,7 +301,8 @@ class HFModel:
         rows: list[list[float]] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = slice(start, start + self.batch_size)
-            rows += self._token_chunk(list(prompts[chunk]), list(completions[chunk]))
+            with torch.inference_mode():
+                rows += self._token_chunk(list(prompts[chunk]), list(completions[chunk]))
         return rows
 
     def _token_chunk(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
