@@ -43,7 +43,7 @@ TEACHER = WordModel("teacher")
 HOT = BlackBox(WordModel("hot", temperature=2.0))
 COPY = BlackBox(WordModel("copy"))
 A_A_SEEDS = range(200)
-QUICK_SEEDS = range(4)
+QUICK_SEEDS = range(3)
 
 
 def _verdict(teacher, student, budget, *, epsilon=0.1, seed=0):
