@@ -400,8 +400,9 @@ def main() -> None:
                 points.append((n, power, error, seconds))
                 print(f"{label} | {method} | n={n}: {power:.2f} ± {error:.2f}", flush=True)
             results[label][method] = points
-    sweep = time.perf_counter() - started
-    write(results, pool_seconds, sweep, replications, per_prompt, len(prompts), args.smoke)
+            # written after every method, so an interrupted sweep keeps what it measured
+            sweep = time.perf_counter() - started
+            write(results, pool_seconds, sweep, replications, per_prompt, len(prompts), args.smoke)
 
 
 def write(
