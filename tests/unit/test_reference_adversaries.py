@@ -79,16 +79,17 @@ def test_both_are_registered_binding_adversaries_and_rank_explains_its_samples()
 
 def test_they_catch_a_hotter_black_box_student_that_black_box_adversaries_miss():
     budget = bbi.Budget(
-        queries=300, adversaries=["stylometric", "kernel", "embedding", "reference", "rank"]
+        queries=200, adversaries=["stylometric", "kernel", "embedding", "reference", "rank"]
     )
     verdict = _verdict(TEACHER, HOT, budget, seed=1)
     assert not verdict.passed
     cells = verdict.adversaries
     for blind in ("stylometric", "kernel", "embedding"):
+        assert not cells[blind].rejected, (blind, cells[blind])
         assert cells[blind].lower <= 0.1, (blind, cells[blind])
     for scoring in ("reference", "rank"):
-        assert cells[scoring].lower > 0.25, (scoring, cells[scoring])
-    assert cells["rank"].details == {"local_samples": 16 * 300}  # 300 distinct prompts
+        assert cells[scoring].rejected, (scoring, cells[scoring])  # Holm-corrected, at ε = 0.1
+    assert cells["rank"].details == {"local_samples": 16 * 200}  # 200 distinct prompts
 
 
 def test_without_a_local_scorer_they_are_skipped_with_how_to_add_one():
