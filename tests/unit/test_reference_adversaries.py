@@ -22,6 +22,7 @@ from pytest_bbi import context
 from pytest_bbi.adversaries import (
     DEFAULT_CLASS,
     REFERENCE_DEFAULTS,
+    AdversaryTimeout,
     Binding,
     Deadline,
     Explaining,
@@ -32,6 +33,7 @@ from pytest_bbi.adversaries import (
 from pytest_bbi.adversaries.local import joins_default_class
 from pytest_bbi.adversaries.rank import RankAdversary, rank_among
 from pytest_bbi.adversaries.reference import ReferenceAdversary, token_features
+from pytest_bbi.errors import AdversaryError
 from pytest_bbi.game.run import GameRun
 from pytest_bbi.game.setup import set_up
 from pytest_bbi.generation.cache import GenerationCache
@@ -277,3 +279,20 @@ def test_a_seeded_rank_tie_break_is_a_pure_function_of_the_run_seed():
     assert rank_among(-1.0, "w", samples, random.Random(5)) == rank_among(
         -1.0, "w", samples, random.Random(5)
     )
+
+
+def test_unbound_they_say_how_to_bind_and_a_spent_deadline_stops_them():
+    trials = [Trial(PROMPTS[0], "bal", "kel")]
+    train = [LabeledPair(PROMPTS[1], "bal", "kel")]
+    for adversary, message in (
+        (ReferenceAdversary(), r"ReferenceAdversary\(scorer=model\)"),
+        (RankAdversary(), r"RankAdversary\(sampler=model\)"),
+    ):
+        with pytest.raises(AdversaryError, match=message):
+            adversary.decide(train, trials, Deadline(None))
+        assert adversary.bind(TEACHER, HOT, 0) is None
+        ticks = iter([0.0, 100.0])
+        with pytest.raises(AdversaryTimeout):
+            adversary.decide(
+                train, trials, Deadline(1.0, clock=lambda ticks=ticks: next(ticks, 100.0))
+            )
