@@ -130,7 +130,7 @@ class RankAdversary:
         if isinstance(found, str):
             return found
         self._bound, self._run_seed = found, run_seed
-        self._drawn = {}
+        self._drawn, self._memo = {}, FeatureMemo()  # nothing carries over from another game
         return None
 
     def decide(

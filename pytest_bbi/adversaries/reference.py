@@ -109,7 +109,7 @@ class ReferenceAdversary:
         found = local_scorer(teacher, self.scorer, "ReferenceAdversary(scorer=model)")
         if isinstance(found, str):
             return found
-        self._bound = found
+        self._bound, self._memo = found, FeatureMemo()  # features of another scorer are stale
         return None
 
     def decide(

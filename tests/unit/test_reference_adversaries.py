@@ -296,3 +296,28 @@ def test_unbound_they_say_how_to_bind_and_a_spent_deadline_stops_them():
             adversary.decide(
                 train, trials, Deadline(1.0, clock=lambda ticks=ticks: next(ticks, 100.0))
             )
+
+
+def test_a_rebound_adversary_forgets_the_features_of_its_last_game():
+    class Flat(WordModel):
+        def token_log_probs(self, prompts, completions):
+            return [[-1.0] * len(completion.split()) for completion in completions]
+
+    prompts = PROMPTS[:30]
+    teacher, student = TEACHER.generate(prompts, range(30)), HOT.generate(prompts, range(30))
+    pairs = list(zip(prompts, teacher, student, strict=True))
+    train = [LabeledPair(p, t, s) for p, t, s in pairs[:20]]
+    trials = [Trial(p, t, s) for p, t, s in pairs[20:]]
+    reference = ReferenceAdversary()
+    assert reference.bind(TEACHER, HOT, 0) is None
+    assert set(reference.decide(train, trials, Deadline(None))) != {0.5}
+    assert reference.bind(Flat("flat"), HOT, 0) is None  # a scorer that sees nothing
+    assert set(reference.decide(train, trials, Deadline(None))) == {0.5}
+
+    def ranked(adversary, run_seed):
+        assert adversary.bind(TEACHER, HOT, run_seed) is None
+        return adversary.decide(train, trials, Deadline(None))
+
+    rank = RankAdversary(samples=4)
+    first = ranked(rank, 0)
+    assert ranked(rank, 1) == ranked(RankAdversary(samples=4), 1) != first
