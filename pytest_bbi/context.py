@@ -32,6 +32,9 @@ class TestContext:
         record_fingerprint: called with every fingerprint the test computes.
         judge: loads the session's ``judge`` model (``--bbi-judge``) when one is configured,
             for judge adversaries named without a model.
+        reference: loads the session's ``reference`` model (``--bbi-reference``) when one is
+            configured, for the adversaries that score completions with a local model
+            (``reference``, ``rank``) when the teacher cannot.
         cache: puts a model behind the session's generation, score and token log-probability
             caches (the plugin's, opened on first use; the model unchanged under
             ``--bbi-no-cache`` and outside pytest). A model already behind a cache is
@@ -52,6 +55,7 @@ class TestContext:
     record: Callable[[Verdict], None] = field(default=lambda verdict: None)
     record_fingerprint: Callable[[Fingerprint], None] = field(default=lambda document: None)
     judge: Callable[[], Model] | None = None
+    reference: Callable[[], Model] | None = None
     cache: Callable[[Model], Model] = field(default=lambda model: model)
     features: Callable[[], FeatureCache | None] = field(default=lambda: None)
     warn_skipped: bool = True

@@ -30,6 +30,14 @@ judge model) in ``Budget(adversaries=[...])`` when a GPU or time allows."""
 WHITE_BOX_DEFAULTS: tuple[str, ...] = ("likelihood",)
 """Joined to the default class when both models can score completions: the likelihood-ratio
 rule is the optimal pairwise adversary, so it is the strongest member whenever it can play."""
+REFERENCE_DEFAULTS: tuple[str, ...] = ("reference",)
+"""Joined to the default class when a local model can score completions (the teacher, or the
+session's ``--bbi-reference``) and the likelihood adversary cannot play (a black-box student or
+teacher): scoring both completions with a model that knows the teacher's distribution is the
+strongest adversary that needs no ``score()`` from the student (see
+:func:`~pytest_bbi.adversaries.local.joins_default_class`). ``rank`` (local samples per prompt,
+RUT-style) is left out: it costs m generations per prompt; name it when a local model is cheap
+to sample."""
 
 
 def _unknown_adversary(name: str, known: list[str], close: str | None) -> AdversaryError:
@@ -49,6 +57,8 @@ ADVERSARIES: Registry[Callable[[], Adversary]] = Registry(
         "judge": "pytest_bbi.adversaries.judge:JudgeAdversary",
         "kernel": "pytest_bbi.adversaries.kernel:KernelAdversary",
         "likelihood": "pytest_bbi.adversaries.likelihood:LikelihoodAdversary",
+        "rank": "pytest_bbi.adversaries.rank:RankAdversary",
+        "reference": "pytest_bbi.adversaries.reference:ReferenceAdversary",
     },
     unknown=_unknown_adversary,
 )
@@ -56,6 +66,7 @@ ADVERSARIES: Registry[Callable[[], Adversary]] = Registry(
 
 __all__ = [
     "DEFAULT_CLASS",
+    "REFERENCE_DEFAULTS",
     "WHITE_BOX_DEFAULTS",
     "Adversary",
     "AdversaryTimeout",
@@ -88,13 +99,17 @@ def available() -> list[str]:
     return ADVERSARIES.available()
 
 
-def resolve(specs: Sequence[str | Adversary] | None, *, white_box: bool = False) -> list[Adversary]:
+def resolve(
+    specs: Sequence[str | Adversary] | None, *, white_box: bool = False, reference: bool = False
+) -> list[Adversary]:
     """Turn a budget's adversary specs into adversary objects (the default class for None).
 
     Args:
         specs: names and adversary objects, or None.
         white_box: whether both models can score completions; then the default class also
             holds :data:`WHITE_BOX_DEFAULTS`.
+        reference: whether a local scorer can stand in for a black-box side; then the default
+            class also holds :data:`REFERENCE_DEFAULTS`.
 
     Returns:
         The adversaries, in order.
@@ -104,7 +119,11 @@ def resolve(specs: Sequence[str | Adversary] | None, *, white_box: bool = False)
             adversaries with the same name.
     """
     adversaries: list[Adversary] = []
-    default = DEFAULT_CLASS + (WHITE_BOX_DEFAULTS if white_box else ())
+    default = (
+        DEFAULT_CLASS
+        + (WHITE_BOX_DEFAULTS if white_box else ())
+        + (REFERENCE_DEFAULTS if reference else ())
+    )
     for spec in default if specs is None else specs:
         adversary = ADVERSARIES.get(spec)() if isinstance(spec, str) else spec
         if not isinstance(adversary, Adversary):

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from pytest_bbi.adversaries import LabeledPair, Trial, resolve
+from pytest_bbi.adversaries.local import joins_default_class
 from pytest_bbi.budget import Budget
 from pytest_bbi.game.acquisition import (
     PromptHistory,
@@ -127,9 +128,17 @@ class GameRun:
             else None
         )
         # The default class always names its white-box adversaries: when a model cannot score,
-        # bind() sets them aside with the reason, which every report then shows.
+        # bind() sets them aside with the reason, which every report then shows. The reference
+        # adversary joins it only where it can play and the likelihood adversary cannot.
         self.adversaries, self.skipped = bind_adversaries(
-            resolve(budget.adversaries, white_box=True), teacher, student, setup.run_seed
+            resolve(
+                budget.adversaries,
+                white_box=True,
+                reference=joins_default_class(teacher, student),
+            ),
+            teacher,
+            student,
+            setup.run_seed,
         )
         self.split = AlphaSplit.of(self.alpha, white_box=self.white_box, mode=mode)
         self.calibration = calibration

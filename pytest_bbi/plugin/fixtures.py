@@ -136,6 +136,9 @@ def _bbi_test_context(
             judge=(lambda: put_behind(request.getfixturevalue("judge")))
             if session.roles["judge"].spec
             else None,
+            reference=(lambda: put_behind(request.getfixturevalue("reference")))
+            if session.roles["reference"].spec
+            else None,
             cache=put_behind,
             features=_bbi_model_caches.features,
             warn_skipped=False,
@@ -170,6 +173,8 @@ def _load_role(config: pytest.Config, role: str, caches: ModelCaches) -> Model:
     options: dict[str, Any] = dict(session.roles[role].options)
     if session.device and spec.startswith("hf:"):
         options.setdefault("device", session.device)
+    if role == "reference" and spec.startswith("hf:"):
+        options.setdefault("lazy", True)  # it only scores and samples, through the caches
     try:
         model = load(spec, **options)
     except (ModelSpecError, BackendError) as error:
@@ -199,6 +204,17 @@ def student(pytestconfig: pytest.Config, _bbi_model_caches: ModelCaches) -> Mode
 def judge(pytestconfig: pytest.Config, _bbi_model_caches: ModelCaches) -> Model:
     """The judge model for judge adversaries, from ``--bbi-judge`` / ``bbi_judge``."""
     return _load_role(pytestconfig, "judge", _bbi_model_caches)
+
+
+@pytest.fixture(scope="session")
+def reference(pytestconfig: pytest.Config, _bbi_model_caches: ModelCaches) -> Model:
+    """The reference model from ``--bbi-reference`` / ``bbi_reference``, behind the cache.
+
+    A local causal LM that scores completions for the ``reference`` and ``rank`` adversaries
+    when the teacher cannot (an API teacher). An ``hf:`` reference is loaded lazily: its
+    weights load only when a score or sample is missing from the cache.
+    """
+    return _load_role(pytestconfig, "reference", _bbi_model_caches)
 
 
 @pytest.fixture

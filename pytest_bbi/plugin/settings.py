@@ -31,8 +31,11 @@ from pytest_bbi.models.registry import BACKENDS, parse_spec
 from pytest_bbi.options import parse_seed, random_seed
 from pytest_bbi.prompts.buckets import DEFAULT_BUCKETS, check_bucket, registered_capabilities
 
-ROLES = ("teacher", "student", "judge")
+ROLES = ("teacher", "student", "judge", "reference")
 """The model fixtures the plugin provides."""
+
+SERVED_SCHEMES = ("openai", "vllm")
+"""The built-in schemes of models served over HTTP, which cannot be the ``reference`` model."""
 
 IN_PROCESS_SCHEMES = ("hf", "python")
 """Spec schemes whose models run inside each pytest process (one copy per xdist worker)."""
@@ -43,7 +46,7 @@ class RoleSpec:
     """One model fixture's configuration.
 
     Attributes:
-        role: ``"teacher"``, ``"student"`` or ``"judge"``.
+        role: ``"teacher"``, ``"student"``, ``"judge"`` or ``"reference"``.
         spec: the model spec (``--bbi-<role>`` or ini ``bbi_<role>``), empty when none is set;
             an ``hf:`` or ``vllm:`` target is made absolute (read from the rootdir).
         options: the backend options of ini ``bbi_<role>_options``, values converted: by the
@@ -113,6 +116,7 @@ VALUE_OPTIONS = (
     "--bbi-teacher",
     "--bbi-student",
     "--bbi-judge",
+    "--bbi-reference",
     "--bbi-device",
     "--bbi-capability",
     "--bbi-report",
@@ -410,6 +414,14 @@ def _role(config: pytest.Config, role: str, *, check_paths: bool) -> RoleSpec:
         scheme, target = parse_spec(spec)
     except ModelSpecError as error:
         raise pytest.UsageError(f"--bbi-{role} / bbi_{role}: {error}") from None
+    if role == "reference" and scheme in SERVED_SCHEMES and not BACKENDS.is_registered(scheme):
+        raise pytest.UsageError(
+            f"--bbi-reference / bbi_reference {spec!r}: the reference model scores each "
+            f"completion token by token in this process, which a served {scheme}: endpoint "
+            "cannot do (a chat endpoint reports log-probabilities of its own answers only); "
+            "name a local causal LM: hf:path/to/model-dir (or a .gguf file), or "
+            "python:module:factory returning a model with token_log_probs()."
+        )
     if scheme not in BACKEND_OPTIONS or BACKENDS.is_registered(scheme):
         return RoleSpec(role=role, spec=spec, options=literal)
     try:

@@ -1,0 +1,158 @@
+"""The reference adversary: a local model scores both completions; the student need not score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
+from pytest_bbi.adversaries.local import local_scorer, prompted, with_prompts
+from pytest_bbi.adversaries.pairwise import FeatureMemo, Features, decide_pairwise
+from pytest_bbi.errors import AdversaryError
+from pytest_bbi.models.base import Model, TokenScorer, check_token_log_probs
+
+_CONFIDENT = float(np.log(0.5))  # a token above it was the scorer's most likely choice
+_SURPRISING = float(np.log(0.01))
+_QUANTILES = (0.1, 0.25, 0.5)
+
+
+def token_features(rows: Sequence[Sequence[float]]) -> NDArray[np.float64]:
+    """Per completion, what its token log-probabilities under the scorer say about it.
+
+    The features: the mean, standard deviation and minimum of the token log-probabilities;
+    their 10th, 25th and 50th percentiles; the share of tokens above log ½ (the scorer's most
+    likely token: a rank statistic) and below log 1/100 (tokens it found surprising); the
+    total (the completion's log-likelihood); and log(1 + tokens). A completion without tokens
+    has zeros.
+
+    Args:
+        rows: per completion, its token log-probabilities (each ≤ 0).
+
+    Returns:
+        An array of shape ``(len(rows), 10)``.
+    """
+    features = np.zeros((len(rows), 10))
+    for index, row in enumerate(rows):
+        if not row:
+            continue
+        values = np.asarray(row, dtype=np.float64)
+        features[index] = [
+            values.mean(),
+            values.std(),
+            values.min(),
+            *np.quantile(values, _QUANTILES),
+            np.mean(values > _CONFIDENT),
+            np.mean(values < _SURPRISING),
+            values.sum(),
+            np.log1p(values.size),
+        ]
+    return features
+
+
+class ReferenceAdversary:
+    """Scores both completions with a local model and learns which profile is the teacher's.
+
+    The strongest adversary against a black-box student (an API, a model without ``score()``):
+    a scoring model — the teacher when it can score tokens (``hf:``), else the session's
+    reference model (``--bbi-reference``), or the one passed here — gives the token
+    log-probabilities of both completions of every pair, and :func:`token_features` of each
+    (mean, spread, minimum and percentiles of the token log-probabilities, the share of the
+    scorer's top tokens and of surprising ones, the log-likelihood, the length) feed the
+    antisymmetric pairwise logistic regression of
+    :func:`~pytest_bbi.adversaries.pairwise.decide_pairwise`. A student sampling at another
+    temperature, or one that drifted to answers the teacher finds unlikely, shows in these
+    numbers even where its text reads alike.
+
+    Scores go through the session's caches, keyed by the scoring model's identity, the prompt
+    and the completion, so a warm rerun computes none (and a lazily loaded ``hf:`` reference
+    loads no weights). Scoring counts against the safety limit t; loading the model does not.
+    Its work cap: one scoring call over the new completions and at most ``max_iter`` iterations
+    of the seeded solver, so its answer is a pure function of its inputs. It cannot play, and
+    the verdict says why, when no scoring model exists. It joins the default class when a
+    scorer exists and the ``likelihood`` adversary cannot play (see
+    :func:`~pytest_bbi.adversaries.local.joins_default_class`).
+
+    Args:
+        scorer: the scoring model; ``None`` takes the teacher when it can score tokens, else
+            the session's reference model.
+        c: inverse L2 regularization strength of the logistic regression.
+        max_iter: the most iterations of the logistic regression's solver.
+
+    Attributes:
+        name: ``"reference"``.
+    """
+
+    name = "reference"
+
+    def __init__(
+        self, scorer: Model | None = None, *, c: float = 1.0, max_iter: int = 1000
+    ) -> None:
+        self.scorer = scorer
+        self.c = c
+        self.max_iter = max_iter
+        self._bound: Model | None = None
+        self._memo = FeatureMemo()
+
+    def bind(self, teacher: Model, student: Model, run_seed: int = 0) -> str | None:
+        """Find the scoring model; return why the adversary cannot play when there is none.
+
+        Args:
+            teacher: the reference model of the game; it scores when it can score tokens.
+            student: unused: the adversary needs nothing of the student but its completions.
+            run_seed: unused: the rule is deterministic.
+
+        Returns:
+            None when a scoring model exists, else the reason, naming ``--bbi-reference``.
+        """
+        found = local_scorer(teacher, self.scorer, "ReferenceAdversary(scorer=model)")
+        if isinstance(found, str):
+            return found
+        self._bound, self._memo = found, FeatureMemo()  # features of another scorer are stale
+        return None
+
+    def decide(
+        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
+    ) -> list[float]:
+        """Fit on the training pairs' score profiles; return P(first is the teacher's) per trial.
+
+        Args:
+            train: training pairs with roles revealed.
+            trials: held-out pairs in hidden order.
+            deadline: the safety limit, checked between scoring and fitting.
+
+        Returns:
+            One probability in [0, 1] per trial.
+
+        Raises:
+            AdversaryError: when the adversary was not bound to a scoring model.
+            AdversaryTimeout: when the safety limit passes.
+        """
+        if self._bound is None:
+            raise AdversaryError(
+                "the reference adversary has no scoring model; the game calls "
+                "bind(teacher, student) first, or pass ReferenceAdversary(scorer=model)."
+            )
+        keyed_train, keyed_trials = with_prompts(train, trials)
+        return decide_pairwise(
+            keyed_train,
+            keyed_trials,
+            deadline,
+            self._featurize,
+            c=self.c,
+            max_iter=self.max_iter,
+            memo=self._memo,
+        )
+
+    def _featurize(self, keys: Sequence[str], deadline: Deadline) -> Features:
+        scorer = self._bound
+        assert isinstance(scorer, TokenScorer)  # bind() kept only a token scorer
+        prompts, completions = prompted(keys)
+        rows = check_token_log_probs(
+            getattr(scorer, "name", "reference"),
+            completions,
+            scorer.token_log_probs(prompts, completions),
+        )
+        deadline.check()
+        return token_features(rows), None
