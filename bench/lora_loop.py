@@ -32,7 +32,7 @@ import random
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,13 +186,14 @@ def _student(
     return folder, time.monotonic() - started
 
 
-def run(loop: Loop, partial: Path) -> dict[str, Any]:
+def run(loop: Loop, partial: Path, context: dict[str, Any]) -> dict[str, Any]:
     """Play the loop for every seed; return the raw numbers (written to ``partial`` per seed)."""
     teacher_folder = students.teacher_folder()
     pruned_folder = students.pruned_student(teacher_folder)
     teacher = bbi.cached(students.lazy_hf(teacher_folder, "teacher"), ROOT / ".bbi_cache")
     pruned = bbi.cached(students.lazy_hf(pruned_folder, "pruned"), ROOT / ".bbi_cache")
-    results: dict[str, Any] = {"seeds": {}}
+    results: dict[str, Any] = {**context, "seeds": {}}
+    overall = time.monotonic()
     for seed in loop.seeds:
         timings: dict[str, float] = {}
         started = time.monotonic()
@@ -230,6 +231,7 @@ def run(loop: Loop, partial: Path) -> dict[str, Any]:
             "seconds": {name: round(value, 1) for name, value in timings.items()},
         }
         print(f"seed {seed}: {json.dumps(results['seeds'][str(seed)]['seconds'])}", flush=True)
+        results["seconds"] = round(time.monotonic() - overall, 1)
         partial.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results
 
@@ -334,6 +336,20 @@ def report(loop: Loop, results: dict[str, Any], command: str, seconds: float) ->
     return "\n".join(lines) + "\n"
 
 
+def _context(loop: Loop, command: str, arguments: argparse.Namespace) -> dict[str, Any]:
+    """What the report says about the run besides its numbers."""
+    return {
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
+            f"{arguments.threads} torch thread(s), Python {platform.python_version()}, "
+            f"torch {torch.__version__}"
+        ),
+        "loop": asdict(loop),
+        "command": command.strip(),
+        "seconds": 0.0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(Loop().seeds))
@@ -348,7 +364,21 @@ def main() -> None:
         "14 s on one thread and 41 s on two)",
     )
     parser.add_argument("--out", type=Path, default=OUT, help="where the report and JSON go")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="write the report from the raw numbers of an earlier run (lora_loop.json, or the "
+        "lora_loop.partial.json a run writes after each seed) instead of running",
+    )
     arguments = parser.parse_args()
+    if arguments.from_json:
+        saved = json.loads(arguments.from_json.read_text())
+        loop = Loop(**{**saved["loop"], "seeds": tuple(int(seed) for seed in saved["seeds"])})
+        loop = replace(loop, lora=LoraRecipe(**{**saved["loop"]["lora"]}))
+        text = report(loop, saved, saved["command"], saved["seconds"])
+        (arguments.out / "LORA_LOOP.md").write_text(text)
+        print(text)
+        return
     torch.set_num_threads(arguments.threads)
     loop = Loop(
         seeds=tuple(arguments.seeds),
@@ -359,23 +389,19 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
     arguments.out.mkdir(parents=True, exist_ok=True)
-    results = run(loop, arguments.out / "lora_loop.partial.json")
-    seconds = time.monotonic() - started
-    results["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
-        f"{arguments.threads} torch thread(s), Python {platform.python_version()}, "
-        f"torch {torch.__version__}"
-    )
-    results["loop"] = asdict(loop)
-    results["seconds"] = round(seconds, 1)
     command = "flock /tmp/bbi-heavy.lock .venv/bin/python bench/lora_loop.py " + " ".join(
         sys.argv[1:]
     )
+    results = run(
+        loop, arguments.out / "lora_loop.partial.json", _context(loop, command, arguments)
+    )
+    seconds = time.monotonic() - started
+    results["seconds"] = round(seconds, 1)
     (arguments.out / "lora_loop.partial.json").unlink()
     (arguments.out / "lora_loop.json").write_text(
         json.dumps(results, indent=2, sort_keys=True) + "\n"
     )
-    (arguments.out / "LORA_LOOP.md").write_text(report(loop, results, command.strip(), seconds))
+    (arguments.out / "LORA_LOOP.md").write_text(report(loop, results, results["command"], seconds))
     print((arguments.out / "LORA_LOOP.md").read_text())
 
 
