@@ -295,6 +295,19 @@ def report(loop: Loop, results: dict[str, Any], command: str, seconds: float) ->
         "",
         f"Loop: {json.dumps(asdict(loop))}; decoding `{json.dumps(students.DECODING)}`.",
         "",
+        "How: per seed, the BEFORE game (teacher vs the pruned student, the example suite's "
+        "prompts of example_suite/prompts.py per bucket, its ε and adversary class: stylometric, "
+        "embedding, kernel and, as both models score tokens, likelihood) is played with "
+        "`pytest_bbi.assert_indistinguishable` and exported with `export_verdict`. Targeted: "
+        f"{loop.examples} prompts from `pytest_bbi.export.training_prompts` on that export "
+        f"(failing buckets weighted by advantage, each cycling its {loop.weakest} weakest "
+        f"prompts). Random: {loop.examples} prompts, equal shares per bucket, drawn uniformly "
+        "from the bucket's list. Both: the teacher's answers (seeds of their own), supervised "
+        "LoRA fine-tuning of the pruned student on them (bench/lora_sft.py; SFT on the chosen "
+        "side, no DPO), the same recipe and steps. AFTER: the pruned, targeted and random "
+        f"students against the teacher on run seed = seed + {loop.after_offset} (fresh samples; "
+        "never the training answers).",
+        "",
         "Each cell: the advantage over the seeds, mean ± standard error "
         f"({len(loop.seeds)} seeds; each seed's game has "
         f"{loop.queries_per_bucket} queries per bucket, half of them held out).",
