@@ -12,6 +12,8 @@ writes that as files (the ``--bbi-export DIR`` option writes them for every test
   as weights a :class:`RewardModel` scores completions with (:func:`load_reward_model`);
 - ``manifest.json``: the format and version of each file, and the verdict it came from.
 
+:func:`training_prompts` reads target lists back as the prompts of the next training round.
+
 Every text is passed through :func:`pytest_bbi.models.redaction.redact` before it is written.
 """
 
@@ -30,6 +32,13 @@ from pytest_bbi._version import __version__
 from pytest_bbi.adversaries.base import LabeledPair
 from pytest_bbi.adversaries.pairwise import PairwiseAdversary
 from pytest_bbi.errors import ExportError
+from pytest_bbi.export.formats import (
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    INDEX_FORMAT,
+    PAIRS_FORMAT,
+    TARGETS_FORMAT,
+)
 from pytest_bbi.export.reward import (
     FEATURIZERS,
     REWARD_FORMAT,
@@ -46,6 +55,7 @@ from pytest_bbi.export.rows import (
     preference_row,
     target_rows,
 )
+from pytest_bbi.export.training import WEAKEST, training_prompts
 from pytest_bbi.models.redaction import redact
 from pytest_bbi.verdict import Verdict
 
@@ -59,27 +69,14 @@ __all__ = [
     "REWARD_FORMAT",
     "REWARD_VERSION",
     "TARGETS_FORMAT",
+    "WEAKEST",
     "RewardModel",
     "export_verdict",
     "folder_name",
     "load_reward_model",
+    "training_prompts",
     "write_index",
 ]
-
-EXPORT_FORMAT = "pytest-bbi/export"
-"""The ``format`` of every ``manifest.json``."""
-
-EXPORT_VERSION = 1
-"""The version of the manifest and of the JSONL formats this pytest-bbi writes."""
-
-PAIRS_FORMAT = "pytest-bbi/preference-pairs"
-"""The ``format`` of ``pairs.jsonl`` (with ``pairs_meta.jsonl``) in a manifest."""
-
-TARGETS_FORMAT = "pytest-bbi/targets"
-"""The ``format`` of ``targets.jsonl`` in a manifest."""
-
-INDEX_FORMAT = "pytest-bbi/export-index"
-"""The ``format`` of the session's ``index.json`` (see :func:`write_index`)."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
