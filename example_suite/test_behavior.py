@@ -3,7 +3,7 @@
 Each test plays the identification game in one bucket: 48 queries, the first 24 pairs train the
 adversaries, the other 24 are held out, and each adversary names the teacher on them. 48 queries
 catch a student that is far off, but a pass on 48 says little: such a run would only have
-detected an advantage of about 0.6. So the close students, A/A and bf16, play the `instruction`
+detected an advantage of about 0.74. So the close students, A/A and bf16, play the `instruction`
 bucket at the budget `pytest_bbi.plan` gives for detecting an advantage of 0.3 with the four
 adversaries of the default class (463 queries), where a pass means something.
 """
