@@ -13,7 +13,8 @@ import json
 from collections.abc import Sequence
 
 from pytest_bbi import context
-from pytest_bbi.adversaries.base import LabeledPair, Trial
+from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
+from pytest_bbi.adversaries.pairwise import FeatureMemo, Featurizer, decide_pairwise
 from pytest_bbi.models.base import Model, Scorer, TokenScorer
 
 HOW_TO_ADD = (
@@ -83,25 +84,35 @@ def _key(prompt: str, completion: str) -> str:
     return json.dumps([prompt, completion])
 
 
-def with_prompts(
-    train: Sequence[LabeledPair], trials: Sequence[Trial]
-) -> tuple[list[LabeledPair], list[Trial]]:
-    """The pairs with each completion replaced by a key naming (prompt, completion).
+def decide_on_prompted_pairs(
+    train: Sequence[LabeledPair],
+    trials: Sequence[Trial],
+    deadline: Deadline,
+    featurize: Featurizer,
+    *,
+    c: float,
+    max_iter: int,
+    memo: FeatureMemo,
+) -> list[float]:
+    """The pairwise learner's P(first is the teacher's) per trial, featurizing (prompt, text).
 
-    A score depends on the prompt as well as the text, while the pairwise learner
-    (:func:`~pytest_bbi.adversaries.pairwise.decide_pairwise`) featurizes texts: keyed, the same
-    completion under two prompts is two rows. :func:`prompted` reads a key back.
+    A score depends on the prompt as well as the text, while
+    :func:`~pytest_bbi.adversaries.pairwise.decide_pairwise` featurizes texts: each completion
+    is handed to ``featurize`` as a key naming (prompt, completion), so the same completion
+    under two prompts is two rows. :func:`prompted` reads keys back.
     """
-    return (
-        [
-            LabeledPair(p.prompt, _key(p.prompt, p.teacher), _key(p.prompt, p.student))
-            for p in train
-        ],
-        [Trial(t.prompt, _key(t.prompt, t.first), _key(t.prompt, t.second)) for t in trials],
+    keyed_train = [
+        LabeledPair(p.prompt, _key(p.prompt, p.teacher), _key(p.prompt, p.student)) for p in train
+    ]
+    keyed_trials = [
+        Trial(t.prompt, _key(t.prompt, t.first), _key(t.prompt, t.second)) for t in trials
+    ]
+    return decide_pairwise(
+        keyed_train, keyed_trials, deadline, featurize, c=c, max_iter=max_iter, memo=memo
     )
 
 
 def prompted(keys: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The prompts and completions that keys made by :func:`with_prompts` name, in order."""
+    """The prompts and completions that keys made by :func:`decide_on_prompted_pairs` name."""
     pairs = [json.loads(key) for key in keys]
     return [str(prompt) for prompt, _ in pairs], [str(completion) for _, completion in pairs]

@@ -8,8 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
-from pytest_bbi.adversaries.local import local_scorer, prompted, with_prompts
-from pytest_bbi.adversaries.pairwise import FeatureMemo, Features, decide_pairwise
+from pytest_bbi.adversaries.local import decide_on_prompted_pairs, local_scorer, prompted
+from pytest_bbi.adversaries.pairwise import FeatureMemo, Features
 from pytest_bbi.errors import AdversaryError
 from pytest_bbi.models.base import Model, TokenScorer, check_token_log_probs
 
@@ -134,10 +134,9 @@ class ReferenceAdversary:
                 "the reference adversary has no scoring model; the game calls "
                 "bind(teacher, student) first, or pass ReferenceAdversary(scorer=model)."
             )
-        keyed_train, keyed_trials = with_prompts(train, trials)
-        return decide_pairwise(
-            keyed_train,
-            keyed_trials,
+        return decide_on_prompted_pairs(
+            train,
+            trials,
             deadline,
             self._featurize,
             c=self.c,
