@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from filelock import FileLock
 
 from pytest_bbi.errors import BbiWarning
-from pytest_bbi.models.machine_cache import model_cache_root, remembered_digest, write_atomically
+from pytest_bbi.models.machine_cache import (
+    files_sha256,
+    model_cache_root,
+    remembered_digest,
+    write_atomically,
+)
 from pytest_bbi.progress import phase
 
 if TYPE_CHECKING:
@@ -51,18 +56,9 @@ def model_digest(folder: pathlib.Path, cache_root: pathlib.Path | None = None) -
         The hex digest; it changes when the weights, the tokenizer or the configs change.
     """
     files = [folder / name for name in SOURCE_FILES]
-
-    def compute() -> str:
-        digest = hashlib.sha256()
-        for path in files:
-            digest.update(path.name.encode() + b"\0")
-            with path.open("rb") as stream:
-                while block := stream.read(1 << 20):
-                    digest.update(block)
-            digest.update(b"\0")
-        return digest.hexdigest()
-
-    return remembered_digest("minilm-source", files, compute, cache_root)
+    return remembered_digest(
+        "minilm-source", files, lambda: files_sha256(files, after_each=b"\0"), cache_root
+    )
 
 
 def exporter_versions(precision: Precision) -> str:

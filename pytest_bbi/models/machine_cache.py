@@ -67,6 +67,23 @@ def remembered_digest(
     return _remembered[key]
 
 
+def files_sha256(files: Sequence[pathlib.Path], *, after_each: bytes = b"") -> str:
+    """SHA-256 over each file's name, a NUL byte, its bytes and ``after_each``, in the given order.
+
+    Args:
+        files: the files, read in 1 MiB blocks.
+        after_each: bytes hashed after each file's content (the framing of an existing digest).
+    """
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+        digest.update(after_each)
+    return digest.hexdigest()
+
+
 def _version(path: pathlib.Path) -> _FileVersion:
     stat = path.stat()
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)

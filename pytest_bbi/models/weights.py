@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.decoding import Decoding
-from pytest_bbi.models.machine_cache import remembered_digest
+from pytest_bbi.models.machine_cache import files_sha256, remembered_digest
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _BEHAVIOR_FILES = (
@@ -22,17 +22,7 @@ _BEHAVIOR_FILES = (
 
 def _weights_digest(weight_files: list[pathlib.Path]) -> str:
     """SHA-256 of the weight files' names and bytes in name order, remembered per version."""
-
-    def compute() -> str:
-        digest = hashlib.sha256()
-        for path in weight_files:
-            digest.update(path.name.encode() + b"\0")
-            with path.open("rb") as stream:
-                while block := stream.read(1 << 20):
-                    digest.update(block)
-        return digest.hexdigest()
-
-    return remembered_digest("weights", weight_files, compute)
+    return remembered_digest("weights", weight_files, lambda: files_sha256(weight_files))
 
 
 def model_identity(directory: pathlib.Path, weights: list[pathlib.Path], settings: str) -> str:
