@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,12 +124,25 @@ def strongest(result: BucketResult) -> AdversaryResult | None:
     return max(played, key=lambda adversary: (adversary.lower, adversary.advantage))
 
 
+def class_advantage(result: BucketResult) -> float | None:
+    """The mean observed advantage of the bucket's adversaries that played, if any did.
+
+    The strongest adversary saturates first: once it names the teacher on every pair of
+    every bucket, its numbers rank nothing, while the others' still say where the student
+    is easiest to tell apart.
+    """
+    played = [adversary.advantage for adversary in result.adversaries.values() if adversary.total]
+    return round(sum(played) / len(played), 6) if played else None
+
+
 def target_rows(verdict: Verdict, per_bucket: int = PROMPTS_PER_BUCKET) -> list[dict[str, Any]]:
     """The rows of ``targets.jsonl``: buckets weakest first, then each bucket's weakest prompts.
 
-    A bucket is weaker when its strongest adversary's lower bound is larger (then its
-    estimated advantage). A prompt's advantage is that adversary's 2·k/n − 1 over the held-out
-    pairs of the prompt, with a pointwise interval (:data:`PROMPT_INTERVAL_ALPHA`).
+    A bucket is weaker when its strongest adversary's lower bound is larger, then when the
+    class's mean advantage (:func:`class_advantage`) is. A prompt is weaker when the class's
+    mean advantage over the held-out pairs of the prompt is larger, then when the strongest
+    adversary's is; each prompt row carries the strongest adversary's 2·k/n − 1 with a
+    pointwise interval (:data:`PROMPT_INTERVAL_ALPHA`).
 
     Args:
         verdict: the verdict.
@@ -140,7 +153,12 @@ def target_rows(verdict: Verdict, per_bucket: int = PROMPTS_PER_BUCKET) -> list[
     """
     ranked = sorted(
         verdict.buckets.items(),
-        key=lambda item: (-item[1].lower, -(item[1].estimate or item[1].advantage), item[0]),
+        key=lambda item: (
+            -item[1].lower,
+            -(class_advantage(item[1]) or 0.0),
+            -(item[1].estimate or item[1].advantage),
+            item[0],
+        ),
     )
     rows: list[dict[str, Any]] = []
     for rank, (bucket, result) in enumerate(ranked, start=1):
@@ -157,6 +175,7 @@ def target_rows(verdict: Verdict, per_bucket: int = PROMPTS_PER_BUCKET) -> list[
                 "estimate": result.estimate,
                 "lower": result.lower,
                 "upper": result.upper,
+                "class_advantage": class_advantage(result),
                 "detectable": result.detectable,
                 "queries": result.queries,
                 "prompts": result.prompts,
@@ -171,33 +190,47 @@ def target_rows(verdict: Verdict, per_bucket: int = PROMPTS_PER_BUCKET) -> list[
 
 
 def _prompt_rows(bucket: str, played: BucketPlayed, adversary: str) -> list[dict[str, Any]]:
-    calls = played.calls.get(adversary, ())
-    surenesses = played.evidence.get(adversary, ())
-    correct_of: dict[str, int] = {}
-    total_of: dict[str, int] = {}
-    sureness_of: dict[str, float] = {}
-    for pair, call, sureness in zip(played.held_out, calls, surenesses, strict=False):
-        correct_of[pair.prompt] = correct_of.get(pair.prompt, 0) + int(call)
-        total_of[pair.prompt] = total_of.get(pair.prompt, 0) + 1
-        sureness_of[pair.prompt] = sureness_of.get(pair.prompt, 0.0) + sureness
-    ranked: list[tuple[float, float, float, dict[str, Any]]] = []
-    for prompt, total in total_of.items():
-        correct, sureness = correct_of[prompt], sureness_of[prompt]
-        low, high = clopper_pearson(int(correct), int(total), PROMPT_INTERVAL_ALPHA)
+    """The bucket's prompts, weakest first, with ``adversary``'s numbers on each."""
+    held_out = [pair.prompt for pair in played.held_out]
+    class_correct = {name: _per_prompt(held_out, calls) for name, calls in played.calls.items()}
+    best = class_correct.get(adversary, {})
+    sureness = _per_prompt(held_out, played.evidence.get(adversary, ()))
+    ranked: list[tuple[float, float, float, float, dict[str, Any]]] = []
+    for prompt, (correct, total) in best.items():
+        low, high = clopper_pearson(int(correct), total, PROMPT_INTERVAL_ALPHA)
         advantage = 2 * correct / total - 1
-        mean_sureness = round(sureness / total, 6)
+        mean_sureness = round(sureness[prompt][0] / total, 6)
+        advantages = [
+            2 * by_prompt[prompt][0] / by_prompt[prompt][1] - 1
+            for by_prompt in class_correct.values()
+            if prompt in by_prompt
+        ]
+        mean_class = round(sum(advantages) / len(advantages), 6)
         row = {
             "kind": "prompt",
             "bucket": redact(bucket),
             "prompt": redact(prompt),
             "adversary": redact(adversary),
-            "pairs": int(total),
+            "pairs": total,
             "correct": int(correct),
             "advantage": advantage,
             "lower": 2 * low - 1,
             "upper": 2 * high - 1,
             "evidence": mean_sureness,
+            "class_advantage": mean_class,
         }
-        ranked.append((-(2 * low - 1), -advantage, -mean_sureness, row))
-    ranked.sort(key=lambda item: item[:3])
+        ranked.append((-mean_class, -(2 * low - 1), -advantage, -mean_sureness, row))
+    ranked.sort(key=lambda item: item[:4])
     return [row for *_, row in ranked]
+
+
+def _per_prompt(prompts: list[str], values: Sequence[float]) -> dict[str, tuple[float, int]]:
+    """Per prompt, the sum of ``values`` over its held-out pairs and how many there were.
+
+    ``values`` may be shorter than ``prompts`` (an adversary that overran its limit).
+    """
+    sums: dict[str, tuple[float, int]] = {}
+    for prompt, value in zip(prompts, values, strict=False):
+        total, count = sums.get(prompt, (0.0, 0))
+        sums[prompt] = (total + float(value), count + 1)
+    return sums

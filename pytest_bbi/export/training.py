@@ -35,9 +35,11 @@ def training_prompts(
     """``count`` prompts for the teacher to answer, aimed where the exports say the student is weak.
 
     Reads the target lists (``targets.jsonl``) of exported verdicts. Each bucket that failed
-    gets a share of ``count`` in proportion to its advantage (the strongest adversary's
-    estimate; largest remainders, weakest bucket first; equal shares when every advantage is
-    0), and fills it by cycling through its ``weakest`` weakest prompts in the list's order.
+    gets a share of ``count`` in proportion to its advantage (the mean advantage of the
+    adversary class, which still varies when the strongest adversary tells every bucket apart
+    on every pair; the strongest adversary's estimate in exports without it; largest
+    remainders, weakest bucket first; equal shares when every advantage is 0), and fills it by
+    cycling through its ``weakest`` weakest prompts in the list's order.
     Repeated prompts are meant to be answered with different seeds. The list ranks prompts; it
     is no test that any one prompt differs (see the target list's format).
 
@@ -116,8 +118,11 @@ def _buckets(folder: Path, weakest: int, include_passed: bool) -> list[_Bucket]:
 
 
 def _advantage(row: dict[str, Any]) -> float:
-    estimate = row.get("estimate")
-    return float(row["advantage"] if estimate is None else estimate)
+    """A bucket row's weight: the class's mean advantage, else the strongest's estimate."""
+    for key in ("class_advantage", "estimate"):
+        if row.get(key) is not None:
+            return float(row[key])
+    return float(row["advantage"])
 
 
 def _shares(weights: list[float], count: int) -> list[int]:

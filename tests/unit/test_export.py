@@ -24,8 +24,10 @@ from pytest_bbi.export import (
     folder_name,
     load_reward_model,
 )
+from pytest_bbi.export.rows import _prompt_rows
 from pytest_bbi.models import from_callable
 from pytest_bbi.models.redaction import remember_secret
+from pytest_bbi.played import BucketPlayed, PlayedPair
 
 TEACHER = from_callable(teacher_fn, name="teacher")
 
@@ -123,8 +125,31 @@ def test_targets_list_buckets_weakest_first_then_their_prompts(tmp_path):
         assert -1 <= row["lower"] <= row["advantage"] <= row["upper"] <= 1
         assert row["advantage"] == 2 * row["correct"] / row["pairs"] - 1
     first_bucket = [row for row in prompt_rows if row["bucket"] == buckets[0]["bucket"]]
-    lowers = [row["lower"] for row in first_bucket]
-    assert lowers == sorted(lowers, reverse=True)
+    # one adversary: the class's mean is its own advantage, and ties go to the lower bound
+    assert all(row["class_advantage"] == row["advantage"] for row in first_bucket)
+    order = [(row["class_advantage"], row["lower"]) for row in first_bucket]
+    assert order == sorted(order, reverse=True)
+    assert all(row["class_advantage"] == pytest.approx(row["advantage"]) for row in buckets)
+
+
+def test_targets_rank_by_the_class_when_the_strongest_adversary_calls_every_pair_right():
+    prompts = ["a", "b", "c", "a", "b", "c"]
+    held_out = tuple(PlayedPair(p, f"teacher {i}", f"student {i}") for i, p in enumerate(prompts))
+    played = BucketPlayed(
+        held_out=held_out,
+        calls={
+            "likelihood": (True,) * 6,  # saturated: the same numbers on every prompt
+            "stylometric": (False, True, True, False, True, False),  # c 1/2, b 2/2, a 0/2
+            "embedding": (True, True, True),  # overran its limit: one pair of each prompt
+        },
+        evidence={"likelihood": (0.5,) * 6},
+    )
+    rows = _prompt_rows("style", played, "likelihood")
+    assert [row["prompt"] for row in rows] == ["b", "c", "a"]
+    assert [row["class_advantage"] for row in rows] == [1.0, 0.666667, 0.333333]
+    assert {(row["adversary"], row["correct"], row["pairs"], row["advantage"]) for row in rows} == {
+        ("likelihood", 2, 2, 1.0)
+    }
 
 
 def test_the_reward_model_calls_every_pair_as_the_fitted_adversary_did(failing, tmp_path):

@@ -20,8 +20,8 @@ from pytest_bbi.models import from_callable
 from pytest_bbi.prompts import Prompt
 
 
-def _bucket(name, rank, advantage, passed=False, estimate=None):
-    return {
+def _bucket(name, rank, advantage, passed=False, estimate=None, class_advantage=None):
+    row = {
         "kind": "bucket",
         "rank": rank,
         "bucket": name,
@@ -30,6 +30,7 @@ def _bucket(name, rank, advantage, passed=False, estimate=None):
         "estimate": estimate,
         "lower": advantage - 0.2,
     }
+    return row if class_advantage is None else {**row, "class_advantage": class_advantage}
 
 
 def _prompts(bucket, count):
@@ -95,6 +96,21 @@ def test_the_estimate_weighs_a_bucket_when_there_is_one_and_zero_advantages_shar
     flat += _prompts("style", 1)
     counts = [prompt.bucket for prompt in training_prompts(_folder(tmp_path / "b", flat), 5)]
     assert counts == ["math"] * 3 + ["style"] * 2
+
+
+def test_the_class_mean_weighs_buckets_the_saturated_strongest_adversary_cannot_tell_apart(
+    tmp_path,
+):
+    rows = [
+        _bucket("math", 1, 1.0, estimate=1.0, class_advantage=0.6),
+        _bucket("style", 2, 1.0, estimate=1.0, class_advantage=0.2),
+        _bucket("code", 3, 1.0, estimate=1.0, class_advantage=-0.1),  # no share
+        *_prompts("math", 2),
+        *_prompts("style", 2),
+        *_prompts("code", 2),
+    ]
+    counts = [prompt.bucket for prompt in training_prompts(_folder(tmp_path / "c", rows), 8)]
+    assert counts == ["math"] * 6 + ["style"] * 2
 
 
 def test_an_export_folder_is_read_through_its_index_skipping_passed_tests(tmp_path):
