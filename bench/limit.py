@@ -373,15 +373,17 @@ def main() -> None:
     teacher_pool, pool_seconds["teacher"] = pool(teacher, "teacher", prompts, per_prompt)
     copy_pool, pool_seconds["teacher (A/A)"] = pool(teacher, "student", prompts, per_prompt)
     local_pool, pool_seconds["teacher (local)"] = pool(teacher, "local", prompts, LOCAL)
-    worlds = {"A/A (teacher vs teacher)": World(
-        prompts, teacher, teacher, teacher_pool, copy_pool, local_pool
-    )}  # fmt: skip
+    worlds = {}
     for name in students:
         student = behind_cache(loaders[name](), store)
         student_pool, pool_seconds[name] = pool(student, "student", prompts, per_prompt)
         worlds[f"teacher vs {name}"] = World(
             prompts, teacher, student, teacher_pool, student_pool, local_pool
         )
+    # the A/A control last: a sweep cut short keeps the distortions' rows
+    worlds["A/A (teacher vs teacher)"] = World(
+        prompts, teacher, teacher, teacher_pool, copy_pool, local_pool
+    )
 
     # Embeddings and scores are computed once per text for the whole sweep (the feature cache),
     # so a game's seconds are those of a warm run: fitting and deciding, not encoding.
