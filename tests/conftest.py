@@ -17,6 +17,11 @@ settings.load_profile("bbi-tests")
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# The processes the tests start (pytester's runs, the documented scripts) write bytecode even
+# where the machine sets PYTHONDONTWRITEBYTECODE: without it each of them compiles this package
+# again and rewrites the asserts of every pytest plugin it imports (Hypothesis, syrupy, anyio,
+# xdist: about 140 modules), seconds per process over some 200 processes.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def pytest_addoption(parser):
