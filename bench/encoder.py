@@ -155,6 +155,74 @@ def interleaved(n, rounds):
     return {backend: times[1:] for backend, times in seconds.items()}  # the first round warms
 
 
+def side_by_side(rounds, games=GAMES):
+    """Issue 16's must-show 3 in one process: per game, the default class cold against one pass
+    of today's encoder (sentence-transformers on PyTorch) over the same distinct texts.
+
+    The two take turns ``rounds`` times after a warm-up round (which also plays the class on
+    the PyTorch encoder, for today's accuracies); the class's encoder is this machine's default
+    (``chosen_backend()``), loaded beforehand as a game's is; no embedding is cached between
+    rounds. Returns one row per game: every round's seconds, the median ratio, the accuracies
+    and the process's peak RSS after the game.
+    """
+    from pytest_bbi.adversaries import Deadline, encoder, resolve
+
+    texts = corpus()
+    today = encoder.open_encoder("torch")
+    default = encoder.load_encoder()
+    rows = []
+    for game, q in games:
+        train, trials, truth, distinct = game_pairs(texts, game, q)
+
+        def play(loaded, train=train, trials=trials, truth=truth):
+            encoder.load_encoder = lambda: loaded
+            spent, accuracy = 0.0, {}
+            for adversary in resolve(None):
+                began = time.perf_counter()
+                probabilities = adversary.decide(train, trials, Deadline(None))
+                spent += time.perf_counter() - began
+                calls = [(p > 0.5) == first for p, first in zip(probabilities, truth, strict=True)]
+                accuracy[adversary.name] = sum(calls) / len(calls)
+            return spent, accuracy
+
+        def one_pass(distinct=distinct):
+            encoder.load_encoder = lambda: today
+            began = time.perf_counter()
+            encoder.embed(distinct, Deadline(None))
+            return time.perf_counter() - began
+
+        _, today_accuracy = play(today)  # warm-up round: today's class, for its accuracies
+        one_pass()
+        passes, classes, accuracy = [], [], {}
+        for round_ in range(rounds):
+            class_first = round_ % 2 == 1  # alternate which of the two meets the machine first
+            if class_first:
+                seconds, accuracy = play(default)
+            passes.append(one_pass())
+            if not class_first:
+                seconds, accuracy = play(default)
+            classes.append(seconds)
+        ratios = [c / p for c, p in zip(classes, passes, strict=True)]
+        rows.append(
+            {
+                "game": game,
+                "q": q,
+                "texts": len(distinct),
+                "class_encoder": default.identity,
+                "torch_pass_seconds": passes,
+                "class_seconds": classes,
+                "ratios": ratios,
+                "median_ratio": statistics.median(ratios),
+                "accuracy": accuracy,
+                "today_accuracy": today_accuracy,
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "load_average": os.getloadavg(),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def cold_start(backend):
     """Seconds from spawning a Python process to its first embedding's exit, and its peak RSS."""
     code = (
@@ -184,7 +252,23 @@ def main():
         metavar="N",
         help="only time passes over N texts, the backends taking turns in one process",
     )
+    parser.add_argument(
+        "--side-by-side",
+        type=int,
+        metavar="ROUNDS",
+        help="only the default class cold vs one PyTorch pass, taking turns ROUNDS times",
+    )
     arguments = parser.parse_args()
+    if arguments.side_by_side:
+        report = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+            "load_average_start": os.getloadavg(),
+            "games": side_by_side(arguments.side_by_side),
+        }
+        out = arguments.out.with_name("encoder_side_by_side.json")
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(side_by_side_markdown(report))
+        return
     if arguments.interleaved:
         load = os.getloadavg()[0]
         times = interleaved(arguments.interleaved, rounds=2)
@@ -291,6 +375,29 @@ def markdown(report):
                 f"| {backend} | {agreement['max_abs_difference']:.2e} "
                 f"| {agreement['min_cosine']:.6f} | {agreement['mean_cosine']:.6f} |"
             )
+    return "\n".join(lines)
+
+
+def side_by_side_markdown(report):
+    lines = [
+        f"Machine: {report['machine']}; load average {report['load_average_start'][0]:.1f} at "
+        "the start.",
+        "",
+        "| game | q | texts | PyTorch pass (s) | default class, cold (s) | class / pass, median "
+        "| held-out accuracy, default class (today's) | peak RSS (MiB) |",
+        "| --- | ---: | ---: | --- | --- | ---: | --- | ---: |",
+    ]
+    for row in report["games"]:
+        accuracy = ", ".join(
+            f"{name} {value:.3f} ({row['today_accuracy'][name]:.3f})"
+            for name, value in row["accuracy"].items()
+        )
+        lines.append(
+            f"| {row['game']} | {row['q']} | {row['texts']} "
+            f"| {', '.join(f'{s:.1f}' for s in row['torch_pass_seconds'])} "
+            f"| {', '.join(f'{s:.1f}' for s in row['class_seconds'])} "
+            f"| {row['median_ratio']:.2f} | {accuracy} | {row['peak_rss_mib']:.0f} |"
+        )
     return "\n".join(lines)
 
 
