@@ -4,12 +4,14 @@ The fixtures return plain models: the plugin puts every model that reaches an as
 the session's generation cache, so a rerun whose completions are all cached loads no weights.
 """
 
+import os
+
 import pytest
 import students
-from transformers.utils import logging
 
-# Under `-n 2` the plugin gives each worker its share of the cores (one each on two cores).
-logging.disable_progress_bar()
+# No progress bars from transformers while it loads weights: the plugin prints its own phases.
+# (An environment setting, read when transformers is first imported: a warm rerun never is.)
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -7,22 +7,17 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from filelock import FileLock
 
-from pytest_bbi.models import (
-    LazyModel,
-    Model,
-    convert_gguf,
-    from_transformers,
-    load,
-    packaged_gguf,
-    recipes,
-)
+from pytest_bbi.models import LazyModel, Model, convert_gguf, load, packaged_gguf
 from pytest_bbi.progress import phase
 from pytest_bbi.prompts import draw
 from pytest_bbi.strategies import bucket_prompts
+
+if TYPE_CHECKING:  # torch is imported only to build or load a student: a warm rerun needs none
+    import torch
 
 MODELS = Path(__file__).resolve().parent.parent / ".bbi_cache" / "example-models"
 DECODING = {"temperature": 0.3, "max_new_tokens": 32, "chat": True}
@@ -86,6 +81,8 @@ def lazy_int8(teacher: Path) -> Model:
     def quantized() -> Model:
         from transformers import AutoTokenizer
 
+        from pytest_bbi.models import from_transformers, recipes
+
         with phase("quantizing the teacher to int8"):
             model = recipes.int8_dynamic(_load_causal_lm(teacher))
         tokenizer = AutoTokenizer.from_pretrained(teacher)
@@ -127,13 +124,14 @@ def built(name: str, recipe: dict[str, object], build: Callable[[Path], None]) -
     return folder
 
 
-def _load_causal_lm(folder: Path) -> torch.nn.Module:
+def _load_causal_lm(folder: Path) -> "torch.nn.Module":
+    import torch
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
 
 
-def _save(model: torch.nn.Module, source: Path, target: Path) -> None:
+def _save(model: "torch.nn.Module", source: Path, target: Path) -> None:
     from transformers import AutoTokenizer
 
     model.save_pretrained(target, safe_serialization=True)
@@ -144,6 +142,8 @@ def bf16_student(teacher: Path) -> Path:
     """The teacher with every weight rounded to bfloat16 and back to float32."""
 
     def build(target: Path) -> None:
+        from pytest_bbi.models import recipes
+
         with phase("building the bf16 student"):
             _save(recipes.bf16_round_trip(_load_causal_lm(teacher)), teacher, target)
 
@@ -154,6 +154,8 @@ def pruned_student(teacher: Path) -> Path:
     """The teacher with six of its 30 decoder layers dropped."""
 
     def build(target: Path) -> None:
+        from pytest_bbi.models import recipes
+
         with phase("building the pruned student"):
             _save(recipes.drop_layers(_load_causal_lm(teacher), DROPPED_LAYERS), teacher, target)
 
@@ -222,9 +224,11 @@ def _sequences(teacher: Path, prompts: Sequence[str], answers: Sequence[str]) ->
     return rows
 
 
-def _batches(rows: list[list[int]], size: int) -> list[tuple[torch.Tensor, ...]]:
+def _batches(rows: list[list[int]], size: int) -> list[tuple["torch.Tensor", ...]]:
     """Right-padded batches of (input ids, attention mask, answer mask); the answer mask marks
     the positions whose next token is an answer token."""
+    import torch
+
     batches = []
     for start in range(0, len(rows), size):
         chunk = rows[start : start + size]
@@ -242,7 +246,9 @@ def _batches(rows: list[list[int]], size: int) -> list[tuple[torch.Tensor, ...]]
 
 def _distill(
     teacher_folder: Path, pruned: Path, prompts: Sequence[str], answers: Sequence[str]
-) -> torch.nn.Module:
+) -> "torch.nn.Module":
+    import torch
+
     recipe = DISTILLATION
     generator = torch.Generator().manual_seed(recipe.seed)
     rows = _sequences(teacher_folder, prompts, answers)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
@@ -22,17 +21,14 @@ from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import AnswerCallback, ignore_answers
 from pytest_bbi.models.decoding import Decoding
 from pytest_bbi.models.devices import torch_device
-from pytest_bbi.models.folders import REMOTE_CODE, config_problem, has_chat_template
-from pytest_bbi.models.gguf import convert_gguf
-from pytest_bbi.models.lazy import LazyModel
+from pytest_bbi.models.folders import REMOTE_CODE, config_problem
 from pytest_bbi.models.sampling import GumbelMaxSampler, truncate
-from pytest_bbi.models.weights import identities_like, model_identity, weight_files
-from pytest_bbi.options import parse_bool, parse_int
+from pytest_bbi.models.weights import identities_like, model_identity
 from pytest_bbi.text import encodable, is_unicode
 
 
 class HFModel:
-    """A transformers causal LM with seeded, batch-invariant decoding; built by :func:`load_hf`.
+    """A transformers causal LM with seeded, batch-invariant decoding; loaded by ``hf:`` specs.
 
     Attributes:
         name: the model's name in reports.
@@ -370,92 +366,29 @@ class HFModel:
         )
 
 
-def load_hf(
-    path: str | os.PathLike[str],
+def open_hf(
+    directory: pathlib.Path,
+    weights: list[pathlib.Path],
+    decoding: Decoding,
     *,
-    name: str | None = None,
-    device: str | None = None,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    top_k: int = 0,
-    max_new_tokens: int = 32,
-    batch_size: int = 16,
-    chat: bool | None = None,
-    system_prompt: str | None = None,
-    trust_remote_code: bool = False,
-    lazy: bool = False,
-) -> HFModel | LazyModel:
-    """Load a local transformers causal LM (safetensors weights only) as a model.
-
-    Sampling is seeded per prompt and batch-invariant: each completion depends only on its
-    prompt and seed, whatever else shares its batch (up to rare floating-point near-ties).
+    chat_given: bool,
+    name: str,
+    device: str | None,
+    batch_size: int,
+    trust_remote_code: bool,
+) -> HFModel:
+    """Load a checked ``hf:`` folder (see :func:`pytest_bbi.models.hf_loader.load_hf`).
 
     Args:
-        path: a local directory with ``config.json``, ``*.safetensors`` and the tokenizer, or a
-            ``.gguf`` file, converted once to such a directory (see
-            :func:`pytest_bbi.models.gguf.convert_gguf`).
-        name: the name in reports; defaults to the directory (or GGUF file) name.
-        device: a torch device. ``None`` or ``"cuda"`` spread xdist workers round-robin over
-            the visible GPUs (worker ``gwK`` gets GPU ``K mod count``); ``None`` falls back
-            to ``"cpu"`` when no GPU is visible.
-        temperature: sampling temperature; 0 decodes greedily and ignores seeds.
-        top_p: nucleus sampling mass in (0, 1]; 1 disables it.
-        top_k: keep only the k most likely tokens; 0 disables it.
-        max_new_tokens: the most tokens generated per completion (generation stops at eos).
+        directory: the model folder.
+        weights: its safetensors files.
+        decoding: the checked decoding settings.
+        chat_given: whether the user chose ``chat``; if not, the tokenizer's template decides.
+        name: the name in reports.
+        device: a torch device, or ``None`` (see :func:`~pytest_bbi.models.devices.torch_device`).
         batch_size: the most prompts run through the model at once.
-        chat: render each prompt as a user turn through the tokenizer's chat template, as
-            instruction-tuned models expect; ``False`` feeds the prompt as raw text. ``None``
-            (the default) uses the chat template when the tokenizer has one.
-        system_prompt: a system turn before each prompt; needs the chat template.
-        trust_remote_code: allow models whose config requires custom code from the directory,
-            which runs arbitrary Python. Only an explicit true enables it: ``True``, ``1`` or
-            the text ``true``/``yes``/``on``/``1`` (any case); ``"false"``, ``"no"``, ``"off"``
-            and ``"0"`` are false, and anything else is an error.
-        lazy: return at once a :class:`~pytest_bbi.models.LazyModel` with the model's identity
-            (hashed from the files), loading the weights only when it is first asked to
-            generate or score: behind the generation cache, a run whose completions are all
-            cached never loads them.
-
-    Returns:
-        The loaded model, in eval mode on ``device`` (or the lazy model that loads it).
-
-    Raises:
-        ModelSpecError: when the directory is missing, holds no safetensors weights, needs
-            ``trust_remote_code=True``, cannot be loaded, or an option is out of range.
+        trust_remote_code: whether the folder's own code may run.
     """
-    decoding = Decoding(
-        temperature, top_p, top_k, max_new_tokens, True if chat is None else chat, system_prompt
-    ).check("hf")
-    trust_remote_code = parse_bool("trust_remote_code", trust_remote_code, context="hf")
-    batch_size = parse_int("batch_size", batch_size, context="hf")
-    if batch_size < 1:
-        raise ModelSpecError(f"hf: batch_size={batch_size!r} must be >= 1.")
-    directory = pathlib.Path(path).expanduser()
-    if directory.suffix == ".gguf":
-        name = name or directory.stem
-        directory = convert_gguf(directory)
-    weights = weight_files(directory)
-    if parse_bool("lazy", lazy, context="hf"):
-        if chat is None:
-            chat = has_chat_template(directory, trust_remote_code)
-        settings = replace(decoding, chat=parse_bool("chat", chat, context="hf")).check("hf")
-        return LazyModel(
-            name or directory.resolve().name,
-            model_identity(directory, weights, settings.fingerprint()),
-            lambda: load_hf(
-                directory,
-                name=name or directory.resolve().name,
-                device=device,
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                top_k=settings.top_k,
-                max_new_tokens=settings.max_new_tokens,
-                batch_size=batch_size,
-                chat=settings.chat,
-                system_prompt=settings.system_prompt,
-                trust_remote_code=trust_remote_code,
-            ),
-        )
     device = torch_device(device)
     try:
         config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
@@ -483,14 +416,14 @@ def load_hf(
                 "so prompts cannot be batched; add a pad token to the tokenizer."
             )
         tokenizer.pad_token = tokenizer.eos_token
-    if chat is None:
+    if not chat_given:
         decoding = replace(decoding, chat=tokenizer.chat_template is not None).check("hf")
     model.to(device)
     model.train(False)
     return HFModel(
         model,
         tokenizer,
-        name=name or directory.resolve().name,
+        name=name,
         identity=model_identity(directory, weights, decoding.fingerprint()),
         decoding=decoding,
         device=device,

@@ -29,7 +29,7 @@ def _unknown_backend(scheme: str, known: list[str], close: str | None) -> ModelS
 BACKENDS: Registry[Loader] = Registry(
     ENTRY_POINT_GROUP,
     {
-        "hf": "pytest_bbi.models.hf:load_hf",
+        "hf": "pytest_bbi.models.hf_loader:load_hf",
         "openai": "pytest_bbi.models.openai_api:load_openai",
         "vllm": "pytest_bbi.models.vllm_server:load_vllm",
         "python": "pytest_bbi.models.registry:load_python",

@@ -20,7 +20,7 @@ from pytest_bbi.models import (
     from_transformers,
     recipes,
 )
-from pytest_bbi.models.hf import load_hf
+from pytest_bbi.models.hf_loader import load_hf
 
 PROMPTS = [f"Q: what is the capital of {place}? A:" for place in ("France", "Italy", "Spain")]
 TEMPLATE = (

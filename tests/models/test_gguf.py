@@ -6,7 +6,7 @@ import pytest
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
-from pytest_bbi.models.hf import load_hf
+from pytest_bbi.models.hf_loader import load_hf
 
 
 def test_the_smollm2_wheel_converts_once_to_a_safetensors_folder(smollm2_dir):

@@ -11,7 +11,7 @@ from pytest_bbi.errors import BackendError, ModelSpecError
 from pytest_bbi.generation.cache import GenerationCache
 from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.models import Model, load
-from pytest_bbi.models.hf import load_hf
+from pytest_bbi.models.hf_loader import load_hf
 from pytest_bbi.models.tiny import PROMPTS as TINY_PROMPTS
 
 PROMPTS = list(TINY_PROMPTS[:16])

@@ -7,7 +7,7 @@ from planted import planted_model
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models import load
-from pytest_bbi.models.hf import load_hf
+from pytest_bbi.models.hf_loader import load_hf
 
 
 @pytest.mark.parametrize("refusal", ["no", "false", "0", "off", "NO", " False ", 0, False])

@@ -18,7 +18,7 @@ def _keywords(function, *positional):
 
 
 def test_the_tables_name_every_keyword_of_the_loaders():
-    from pytest_bbi.models.hf import load_hf
+    from pytest_bbi.models.hf_loader import load_hf
     from pytest_bbi.models.openai_api import load_openai
     from pytest_bbi.models.vllm_server import _SERVER_OPTIONS, server_config
 
