@@ -26,6 +26,10 @@ Sections, in order:
 * ``mmd``: ``bench/mmd_vs_bbi.py`` (queries for power 0.8, model-equality-testing's MMD test vs
   the default class), regenerated in ``bench/MMD_RESULTS.md`` and read back; needs the ``bench``
   extra, and is reported as skipped without it.
+* ``limit`` and ``encoder``: issue 16's long runs, ``bench/limit.py`` (queries for power 0.8
+  near the limit, SmolLM2 against its distortions) and ``bench/encoder.py --side-by-side`` (the
+  default class against one PyTorch MiniLM pass), never rerun here: read back from
+  ``bench/LIMIT_RESULTS.md`` and ``bench/encoder_side_by_side.json``.
 * ``example-suite``: ``pytest example_suite`` serial vs ``-n 2``, warm (generation cache
   filled) and cold (students built, empty generation cache), side by side; with ``--fresh``
   also the README main job on an empty model cache.
@@ -66,6 +70,7 @@ from sections.early_stopping import section_early_stopping
 from sections.example_suite import section_example_suite
 from sections.generation import section_generation
 from sections.imports import section_collection, section_imports
+from sections.limit import section_from_file
 from sections.scripts import (
     committed,
     section_acquisition,
@@ -102,6 +107,16 @@ EXPECTED_TARGETS: dict[str, list[tuple[str, str]]] = {
             "5",
         )
     ],
+    "limit": [
+        (
+            "near the limit (SmolLM2's distortions): the default class needs ≤ ½ the MMD test's "
+            "queries and ≤ 2× the likelihood-ratio oracle's; temperature 0.8 caught within 1000",
+            "16",
+        )
+    ],
+    "encoder": [
+        ("default-class compute, cold, ≤ 0.6× one PyTorch MiniLM pass at q = 1000 and 5000", "16")
+    ],
     "example-suite": [
         ("example suite main job ≤ 15 min on a fresh machine (first run, building students)", "8"),
         ("example suite main job ≤ 2 min warm", "8"),
@@ -118,6 +133,8 @@ RUNNERS: dict[str, Callable[[Settings], Section]] = {
     "acquisition": section_acquisition,
     "white-box": section_white_box,
     "mmd": section_mmd,
+    "limit": lambda settings: section_from_file("limit"),
+    "encoder": lambda settings: section_from_file("encoder"),
     "example-suite": section_example_suite,
 }
 
@@ -243,6 +260,8 @@ def main() -> None:
             if name in ("acquisition", "mmd"):
                 path = settings.acquisition_md if name == "acquisition" else settings.mmd_md
                 sections.append(sub_result_section(name, committed(path), rerun=False))
+            elif name in ("limit", "encoder"):
+                sections.append(section_from_file(name))
             elif name in stored:
                 section = stored[name]
                 section.source = "stored"

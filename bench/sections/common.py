@@ -21,6 +21,8 @@ SECTIONS = (
     "acquisition",
     "white-box",
     "mmd",
+    "limit",
+    "encoder",
     "example-suite",
 )
 BATCH = 16
