@@ -119,7 +119,7 @@ def read_encoder(path: Path) -> tuple[list[Row], list[Target]]:
             Target(
                 f"default-class compute, cold, ≤ 0.6× one PyTorch MiniLM pass: {label}",
                 "16",
-                f"{game['median_ratio']:.2f}×",
+                f"{game['median_ratio']:.3f}×",
                 status(game["median_ratio"] <= ENCODER_RATIO_TARGET),
             )
         )
