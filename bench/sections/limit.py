@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sections.common import HERE, MMD_RATIO_TARGET, Row, Section, Target, relative, status
-from sections.scripts import file_date, table_rows
+from sections.common import HERE, MMD_RATIO_TARGET, Row, Section, Target, status
+from sections.scripts import read_back, table_rows
 
 LIMIT_MD = HERE / "LIMIT_RESULTS.md"
 ENCODER_JSON = HERE / "encoder_side_by_side.json"
@@ -148,11 +148,4 @@ NOTES = {
 def section_from_file(name: str) -> Section:
     """The ``limit`` or ``encoder`` section, read from its committed results file."""
     path, reader = (LIMIT_MD, read_limit) if name == "limit" else (ENCODER_JSON, read_encoder)
-    section = Section(name)
-    if not path.is_file():
-        section.source = f"{relative(path)} is missing: not measured"
-        return section
-    section.rows, section.targets = reader(path)
-    section.notes.append(NOTES[name].format(file=relative(path)))
-    section.source = f"{relative(path)} ({file_date(path)}), not rerun"
-    return section
+    return read_back(name, path, reader, NOTES[name], rerun=False)

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sections.common import (
@@ -276,12 +276,24 @@ def file_date(path: Path) -> str:
 def sub_result_section(name: str, path: Path, rerun: bool) -> Section:
     """A section whose numbers are read from its own results file (regenerated or not)."""
     reader = read_acquisition if name == "acquisition" else read_mmd
+    return read_back(name, path, reader, SUB_RESULT_NOTES[name], rerun)
+
+
+def read_back(
+    name: str,
+    path: Path,
+    reader: Callable[[Path], tuple[list[Row], list[Target]]],
+    note: str,
+    rerun: bool,
+) -> Section:
+    """Section ``name`` from the results file ``path``: its rows and targets by ``reader``,
+    ``note`` (with ``{file}``) saying where the numbers come from, and when they were made."""
     section = Section(name)
     if not path.is_file():
         section.source = f"{relative(path)} is missing: not measured"
         return section
     section.rows, section.targets = reader(path)
-    section.notes.append(SUB_RESULT_NOTES[name].format(file=relative(path)))
+    section.notes.append(note.format(file=relative(path)))
     if rerun:
         section.source = f"{relative(path)}, regenerated in this run"
     else:
