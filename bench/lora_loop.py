@@ -9,7 +9,8 @@ students are then distilled from the pruned one by supervised fine-tuning on the
 answers (``bench/lora_sft.py``, the recipe docs/how-to/close-the-loop.md shows):
 
 - targeted: the prompts ``pytest_bbi.export.training_prompts`` reads from the export's target
-  list (buckets weighted by their advantage, each cycling its weakest prompts);
+  list (buckets weighted by the adversary class's mean advantage, each cycling its weakest
+  prompts, ranked by that mean on each prompt);
 - random: as many prompts, a stratified random sample (equal shares per bucket, prompts drawn
   uniformly from the bucket's list);
 
@@ -293,15 +294,16 @@ def report(loop: Loop, results: dict[str, Any], command: str, seconds: float) ->
         + (" (part of it served from the generation cache)" if results.get("cached") else "")
         + ".",
         "",
-        f"Loop: {json.dumps(asdict(loop))}; decoding `{json.dumps(students.DECODING)}`.",
+        f"Loop: {json.dumps(asdict(loop))}; decoding `{json.dumps(results['decoding'])}`.",
         "",
         "How: per seed, the BEFORE game (teacher vs the pruned student, the example suite's "
         "prompts of example_suite/prompts.py per bucket, its ε and adversary class: stylometric, "
         "embedding, kernel and, as both models score tokens, likelihood) is played with "
         "`pytest_bbi.assert_indistinguishable` and exported with `export_verdict`. Targeted: "
         f"{loop.examples} prompts from `pytest_bbi.export.training_prompts` on that export "
-        f"(failing buckets weighted by advantage, each cycling its {loop.weakest} weakest "
-        f"prompts). Random: {loop.examples} prompts, equal shares per bucket, drawn uniformly "
+        "(failing buckets weighted by the adversary class's mean advantage, each cycling its "
+        f"{loop.weakest} weakest prompts, ranked by that mean on each prompt). Random: "
+        f"{loop.examples} prompts, equal shares per bucket, drawn uniformly "
         "from the bucket's list. Both: the teacher's answers (seeds of their own), supervised "
         "LoRA fine-tuning of the pruned student on them (bench/lora_sft.py; SFT on the chosen "
         "side, no DPO), the same recipe and steps. AFTER: the pruned, targeted and random "
@@ -358,6 +360,7 @@ def _context(loop: Loop, command: str, arguments: argparse.Namespace) -> dict[st
             f"torch {torch.__version__}"
         ),
         "loop": asdict(loop),
+        "decoding": students.DECODING,
         "command": command.strip(),
         "seconds": 0.0,
     }
