@@ -351,8 +351,8 @@ def main() -> None:
     parser.add_argument(
         "--add",
         action="store_true",
-        help="add to the last run's table (bench/limit_results.json): the rows of the methods "
-        "run now replace theirs, the others stay",
+        help="add to the last run's table (bench/limit_results.json): the points measured now "
+        "replace those at the same n, the others stay",
     )
     args = parser.parse_args()
 
@@ -419,7 +419,9 @@ def main() -> None:
                 seconds = sum(s for _, s in outcomes) / replications
                 points.append((n, power, error, seconds))
                 print(f"{label} | {method} | n={n}: {power:.2f} ± {error:.2f}", flush=True)
-            results[label][method] = points
+            # with --add, the points at other n stay: a finer grid fills in a coarser one
+            kept = [point for point in results[label].get(method, []) if point[0] not in grid]
+            results[label][method] = sorted([*kept, *points], key=lambda point: point[0])
             # written after every method, so an interrupted sweep keeps what it measured
             sweep = earlier["sweep_seconds"] + time.perf_counter() - started
             write(
