@@ -354,6 +354,11 @@ def main() -> None:
         help="add to the last run's table (bench/limit_results.json): the points measured now "
         "replace those at the same n, the others stay",
     )
+    parser.add_argument(
+        "--no-control",
+        action="store_true",
+        help="leave out the A/A control this time (with --add its rows stay as they were)",
+    )
     args = parser.parse_args()
 
     prompts, loaders = tiny_models() if args.smoke else smol_models()
@@ -387,10 +392,10 @@ def main() -> None:
         worlds[f"teacher vs {name}"] = World(
             prompts, teacher, student, teacher_pool, student_pool, local_pool
         )
-    # the A/A control last: a sweep cut short keeps the distortions' rows
-    worlds["A/A (teacher vs teacher)"] = World(
-        prompts, teacher, teacher, teacher_pool, copy_pool, local_pool
-    )
+    if not args.no_control:  # the A/A control last: a sweep cut short keeps the other rows
+        worlds["A/A (teacher vs teacher)"] = World(
+            prompts, teacher, teacher, teacher_pool, copy_pool, local_pool
+        )
 
     # Embeddings and scores are computed once per text for the whole sweep (the feature cache),
     # so a game's seconds are those of a warm run: fitting and deciding, not encoding.
