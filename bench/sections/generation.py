@@ -33,7 +33,7 @@ def generation_times(model_dir: Path, n_prompts: int, rounds: int) -> tuple[floa
     from pytest_bbi.game.play import generate_role
     from pytest_bbi.generation.cache import GenerationCache
     from pytest_bbi.generation.cached_model import CachedModel
-    from pytest_bbi.models.hf import load_hf
+    from pytest_bbi.models.hf_loader import load_hf
     from pytest_bbi.models.tiny import PROMPTS
 
     model = load_hf(model_dir, max_new_tokens=NEW_TOKENS, batch_size=BATCH, device="cpu")

@@ -9,7 +9,7 @@ from pytest_bbi.generation.cache import GenerationCache
 from pytest_bbi.generation.cached_model import CachedModel
 from pytest_bbi.models import load
 from pytest_bbi.models.base import IncrementalModel
-from pytest_bbi.models.hf import load_hf
+from pytest_bbi.models.hf_loader import load_hf
 from pytest_bbi.models.tiny import PROMPTS as TINY_PROMPTS
 
 PROMPTS = [f"Prompt {index}: say something." for index in range(40)]

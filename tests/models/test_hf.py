@@ -16,7 +16,8 @@ import torch
 
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models import Model
-from pytest_bbi.models.hf import HFModel, load_hf
+from pytest_bbi.models.hf import HFModel
+from pytest_bbi.models.hf_loader import load_hf
 from pytest_bbi.models.sampling import GumbelMaxSampler, truncate
 from pytest_bbi.models.tiny import STUDENT_TIC, VARIANTS, build_tiny_model
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from pytest_bbi.errors import ModelSpecError
-from pytest_bbi.models.hf import load_hf
+from pytest_bbi.models.hf_loader import load_hf
 
 PROMPTS = ["Q: what is the capital of France? A:", "Q: what color is snow? A:"]
 
