@@ -139,7 +139,8 @@ NOTES = {
     "on the same pooled samples (the pools, grid, replications and the reading are in `{file}`); "
     "regenerate with `flock /tmp/bbi-heavy.lock .venv/bin/python bench/limit.py` (hours on two "
     "cores).",
-    "encoder": "`bench/encoder.py --side-by-side 3`: in one process, the default class cold (its "
+    "encoder": "`bench/encoder.py --side-by-side ROUNDS` (the committed command is in the "
+    "file): in one process, the default class cold (its "
     "own encoder) and one pass of sentence-transformers' PyTorch MiniLM over the same texts, "
     "taking turns; the rounds, accuracies and memory are in `{file}`.",
 }
