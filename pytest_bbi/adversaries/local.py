@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from pytest_bbi import context
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
-from pytest_bbi.adversaries.pairwise import FeatureMemo, Featurizer, decide_pairwise
+from pytest_bbi.adversaries.pairwise import FeatureMemo, Features, Featurizer, decide_pairwise
+from pytest_bbi.errors import AdversaryError
 from pytest_bbi.models.base import Model, Scorer, TokenScorer
 
 HOW_TO_ADD = (
@@ -110,6 +111,55 @@ def decide_on_prompted_pairs(
     return decide_pairwise(
         keyed_train, keyed_trials, deadline, featurize, c=c, max_iter=max_iter, memo=memo
     )
+
+
+class PromptedPairwise:
+    """The reference and rank adversaries' common part: a bound local model, one decision.
+
+    A local model is bound for each game, and the pairwise learner decides on features of each
+    (prompt, completion).
+
+    A subclass sets ``c``, ``max_iter``, ``_bound`` (``None`` until ``bind``), ``_memo``,
+    ``_unbound`` (what to do when ``decide`` runs unbound) and implements ``_featurize``.
+    """
+
+    c: float
+    max_iter: int
+    _bound: Model | None
+    _memo: FeatureMemo
+    _unbound: str
+
+    def _featurize(self, keys: Sequence[str], deadline: Deadline) -> Features:
+        raise NotImplementedError
+
+    def decide(
+        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
+    ) -> list[float]:
+        """Fit on the training pairs' features; return P(first is the teacher's) per trial.
+
+        Args:
+            train: training pairs with roles revealed.
+            trials: held-out pairs in hidden order.
+            deadline: the safety limit, checked between featurizing and fitting.
+
+        Returns:
+            One probability in [0, 1] per trial.
+
+        Raises:
+            AdversaryError: when the adversary was not bound to a local model.
+            AdversaryTimeout: when the safety limit passes.
+        """
+        if self._bound is None:
+            raise AdversaryError(self._unbound)
+        return decide_on_prompted_pairs(
+            train,
+            trials,
+            deadline,
+            self._featurize,
+            c=self.c,
+            max_iter=self.max_iter,
+            memo=self._memo,
+        )
 
 
 def prompted(keys: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
-from pytest_bbi.adversaries.local import decide_on_prompted_pairs, local_scorer, prompted
+from pytest_bbi.adversaries.base import Deadline
+from pytest_bbi.adversaries.local import PromptedPairwise, local_scorer, prompted
 from pytest_bbi.adversaries.pairwise import FeatureMemo, Features
-from pytest_bbi.errors import AdversaryError
 from pytest_bbi.generation.seeding import derive_seed
 from pytest_bbi.models.base import Model, TokenScorer, check_completions, check_token_log_probs
 
@@ -48,7 +47,7 @@ def rank_among(
     return below + coin.randint(0, tied)
 
 
-class RankAdversary:
+class RankAdversary(PromptedPairwise):
     """Ranks each completion's log-likelihood among m local samples; learns the two rank profiles.
 
     A local model — the teacher when it can score tokens, else the session's reference model
@@ -112,6 +111,10 @@ class RankAdversary:
         self._bound: Model | None = None
         self._run_seed = 0
         self._memo = FeatureMemo()
+        self._unbound = (
+            "the rank adversary has no local model; the game calls bind(teacher, student, "
+            "run_seed) first, or pass RankAdversary(sampler=model)."
+        )
         self._drawn: dict[str, list[tuple[float, str]]] = {}
         self._unexplained = 0
 
@@ -132,38 +135,6 @@ class RankAdversary:
         self._bound, self._run_seed = found, run_seed
         self._drawn, self._memo = {}, FeatureMemo()  # nothing carries over from another game
         return None
-
-    def decide(
-        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
-    ) -> list[float]:
-        """Rank every completion among its prompt's samples; fit; return P(first is teacher's).
-
-        Args:
-            train: training pairs with roles revealed.
-            trials: held-out pairs in hidden order.
-            deadline: the safety limit, checked between sampling, scoring and fitting.
-
-        Returns:
-            One probability in [0, 1] per trial.
-
-        Raises:
-            AdversaryError: when the adversary was not bound to a local model.
-            AdversaryTimeout: when the safety limit passes.
-        """
-        if self._bound is None:
-            raise AdversaryError(
-                "the rank adversary has no local model; the game calls bind(teacher, student, "
-                "run_seed) first, or pass RankAdversary(sampler=model)."
-            )
-        return decide_on_prompted_pairs(
-            train,
-            trials,
-            deadline,
-            self._featurize,
-            c=self.c,
-            max_iter=self.max_iter,
-            memo=self._memo,
-        )
 
     def explain(self, correct: Sequence[bool]) -> dict[str, int]:
         """The local samples drawn since the last call (the compute beyond the game's queries).

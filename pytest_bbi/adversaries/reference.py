@@ -7,10 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial
-from pytest_bbi.adversaries.local import decide_on_prompted_pairs, local_scorer, prompted
+from pytest_bbi.adversaries.base import Deadline
+from pytest_bbi.adversaries.local import PromptedPairwise, local_scorer, prompted
 from pytest_bbi.adversaries.pairwise import FeatureMemo, Features
-from pytest_bbi.errors import AdversaryError
 from pytest_bbi.models.base import Model, TokenScorer, check_token_log_probs
 
 _CONFIDENT = float(np.log(0.5))  # a token above it was the scorer's most likely choice
@@ -51,7 +50,7 @@ def token_features(rows: Sequence[Sequence[float]]) -> NDArray[np.float64]:
     return features
 
 
-class ReferenceAdversary:
+class ReferenceAdversary(PromptedPairwise):
     """Scores both completions with a local model and learns which profile is the teacher's.
 
     The strongest adversary against a black-box student (an API, a model without ``score()``):
@@ -94,6 +93,10 @@ class ReferenceAdversary:
         self.max_iter = max_iter
         self._bound: Model | None = None
         self._memo = FeatureMemo()
+        self._unbound = (
+            "the reference adversary has no scoring model; the game calls "
+            "bind(teacher, student) first, or pass ReferenceAdversary(scorer=model)."
+        )
 
     def bind(self, teacher: Model, student: Model, run_seed: int = 0) -> str | None:
         """Find the scoring model; return why the adversary cannot play when there is none.
@@ -111,38 +114,6 @@ class ReferenceAdversary:
             return found
         self._bound, self._memo = found, FeatureMemo()  # features of another scorer are stale
         return None
-
-    def decide(
-        self, train: Sequence[LabeledPair], trials: Sequence[Trial], deadline: Deadline
-    ) -> list[float]:
-        """Fit on the training pairs' score profiles; return P(first is the teacher's) per trial.
-
-        Args:
-            train: training pairs with roles revealed.
-            trials: held-out pairs in hidden order.
-            deadline: the safety limit, checked between scoring and fitting.
-
-        Returns:
-            One probability in [0, 1] per trial.
-
-        Raises:
-            AdversaryError: when the adversary was not bound to a scoring model.
-            AdversaryTimeout: when the safety limit passes.
-        """
-        if self._bound is None:
-            raise AdversaryError(
-                "the reference adversary has no scoring model; the game calls "
-                "bind(teacher, student) first, or pass ReferenceAdversary(scorer=model)."
-            )
-        return decide_on_prompted_pairs(
-            train,
-            trials,
-            deadline,
-            self._featurize,
-            c=self.c,
-            max_iter=self.max_iter,
-            memo=self._memo,
-        )
 
     def _featurize(self, keys: Sequence[str], deadline: Deadline) -> Features:
         scorer = self._bound
