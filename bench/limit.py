@@ -200,8 +200,8 @@ class Served:
     """A pool served as a model: the k-th draw of a prompt is ``pool[perm_r[k]]``.
 
     With ``scorer``, it also scores as that (cached, real) model does: ``score`` for the oracle,
-    ``token_log_probs`` for the reference adversaries. ``local`` maps the rank adversary's own
-    sample seeds onto the teacher's ``local`` pool.
+    ``token_log_probs`` and ``expected_token_log_probs`` for the reference adversaries.
+    ``local`` maps the rank adversary's own sample seeds onto the teacher's ``local`` pool.
     """
 
     def __init__(
@@ -232,6 +232,9 @@ class Served:
                 self._local[derive_seed(run_seed, SAMPLE_PURPOSE, prompt, j)] = text
         if scorer is not None:
             self.token_log_probs = scorer.token_log_probs  # type: ignore[attr-defined]
+            expected = getattr(scorer, "expected_token_log_probs", None)
+            if callable(expected):
+                self.expected_token_log_probs = expected
             if scores:
                 self.score = scorer.score  # type: ignore[attr-defined]
 
@@ -476,7 +479,12 @@ def write(
     lines.append("<!-- end generated -->")
     folder = CACHE if smoke else HERE  # a smoke run is no result: it stays in the cache
     table = folder / ("LIMIT_SMOKE.md" if smoke else "LIMIT_RESULTS.md")
-    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    generated = "\n".join(lines) + "\n"
+    if table.is_file():  # the reading written around the generated table stays
+        before, _, rest = table.read_text(encoding="utf-8").partition(lines[0])
+        _, _, after = rest.partition(lines[-1] + "\n")
+        generated = before + generated + after
+    table.write_text(generated, encoding="utf-8")
     table.with_name(table.stem.lower() + ".json").write_text(
         json.dumps({"results": results, "pools": pool_seconds, **run}, indent=1),
         encoding="utf-8",

@@ -29,13 +29,15 @@ def preferences(prompt):
 
 class WordModel:
     """Answers with three distinct words drawn by the prompt's preferences at ``temperature``;
-    scores tokens (words) by the raw preferences, as a local teacher would."""
+    scores tokens (words) by the raw preferences, and says what it expected at each word, as a
+    local ``hf:`` teacher would."""
 
     def __init__(self, name, temperature=1.0):
         self.name = name
         self.temperature = temperature
         self.identity = f"words:{name}:{temperature}"
         self.scored = 0
+        self.expected = 0
         self.generated = 0
 
     def generate(self, prompts, seeds):
@@ -59,6 +61,22 @@ class WordModel:
             [preferences(prompt).get(word, UNKNOWN) for word in completion.split()]
             for prompt, completion in zip(prompts, completions, strict=True)
         ]
+
+    def expected_token_log_probs(self, prompts, completions):
+        """At each word, the mean raw preference of the next word as this model draws it: over
+        the candidates not chosen yet, weighted by exp(preference / temperature)."""
+        self.expected += len(completions)
+        rows = []
+        for prompt, completion in zip(prompts, completions, strict=True):
+            left = dict(preferences(prompt))
+            row = []
+            for word in completion.split():
+                weights = {w: math.exp(v / self.temperature) for w, v in left.items()}
+                total = sum(weights.values())
+                row.append(sum(weights[w] * left[w] for w in left) / total if left else UNKNOWN)
+                left.pop(word, None)
+            rows.append(row)
+        return rows
 
 
 class BlackBox:

@@ -10,34 +10,55 @@ from numpy.typing import NDArray
 from pytest_bbi.adversaries.base import Deadline
 from pytest_bbi.adversaries.local import PromptedPairwise, local_scorer, prompted
 from pytest_bbi.adversaries.pairwise import FeatureMemo, Features
-from pytest_bbi.models.base import Model, TokenScorer, check_token_log_probs
+from pytest_bbi.errors import ModelOutputError
+from pytest_bbi.models.base import (
+    ExpectationScorer,
+    Model,
+    TokenScorer,
+    check_token_log_probs,
+)
 
 _CONFIDENT = float(np.log(0.5))  # a token above it was the scorer's most likely choice
 _SURPRISING = float(np.log(0.01))
 _QUANTILES = (0.1, 0.25, 0.5)
+_WIDTH = 10
+_CENTERED_WIDTH = 3
 
 
-def token_features(rows: Sequence[Sequence[float]]) -> NDArray[np.float64]:
+def token_features(
+    rows: Sequence[Sequence[float]], expected: Sequence[Sequence[float]] | None = None
+) -> NDArray[np.float64]:
     """Per completion, what its token log-probabilities under the scorer say about it.
 
     The features: the mean, standard deviation and minimum of the token log-probabilities;
     their 10th, 25th and 50th percentiles; the share of tokens above log ½ (the scorer's most
     likely token: a rank statistic) and below log 1/100 (tokens it found surprising); the
-    total (the completion's log-likelihood); and log(1 + tokens). A completion without tokens
-    has zeros.
+    total (the completion's log-likelihood); and log(1 + tokens). With ``expected`` (what the
+    scorer expected at each token, see :class:`~pytest_bbi.models.base.ExpectationScorer`),
+    three more: the sum and the mean of each token's log-probability minus its expectation —
+    the score of the completion in the scorer's inverse temperature, 0 on average over the
+    scorer's own samples and the locally most powerful statistic against a student that
+    samples at another temperature — and the sum of the expectations (how sure the scorer was
+    along the completion's path). A completion without tokens has zeros.
 
     Args:
         rows: per completion, its token log-probabilities (each ≤ 0).
+        expected: per completion, the scorer's expected log-probability at each of its tokens
+            (rows as long as ``rows``'), or ``None``.
 
     Returns:
-        An array of shape ``(len(rows), 10)``.
+        An array of shape ``(len(rows), 10)``, or ``(len(rows), 13)`` with ``expected``.
+
+    Raises:
+        ValueError: when a row of ``expected`` is not as long as its row of ``rows``.
     """
-    features = np.zeros((len(rows), 10))
+    width = _WIDTH + (_CENTERED_WIDTH if expected is not None else 0)
+    features = np.zeros((len(rows), width))
     for index, row in enumerate(rows):
         if not row:
             continue
         values = np.asarray(row, dtype=np.float64)
-        features[index] = [
+        features[index, :_WIDTH] = [
             values.mean(),
             values.std(),
             values.min(),
@@ -47,6 +68,16 @@ def token_features(rows: Sequence[Sequence[float]]) -> NDArray[np.float64]:
             values.sum(),
             np.log1p(values.size),
         ]
+        if expected is None:
+            continue
+        means = np.asarray(expected[index], dtype=np.float64)
+        if means.shape != values.shape:
+            raise ValueError(
+                f"completion {index} has {values.size} token log-probabilities but "
+                f"{means.size} expectations; the two must describe the same tokens."
+            )
+        centered = values - means
+        features[index, _WIDTH:] = [centered.sum(), centered.mean(), means.sum()]
     return features
 
 
@@ -119,10 +150,17 @@ class ReferenceAdversary(PromptedPairwise):
         scorer = self._bound
         assert isinstance(scorer, TokenScorer)  # bind() kept only a token scorer
         prompts, completions = prompted(keys)
+        name = getattr(scorer, "name", "reference")
         rows = check_token_log_probs(
-            getattr(scorer, "name", "reference"),
-            completions,
-            scorer.token_log_probs(prompts, completions),
+            name, completions, scorer.token_log_probs(prompts, completions)
         )
+        expected = None
+        if isinstance(scorer, ExpectationScorer):
+            method = "expected_token_log_probs"
+            answer = scorer.expected_token_log_probs(prompts, completions)
+            expected = check_token_log_probs(name, completions, answer, method)
         deadline.check()
-        return token_features(rows), None
+        try:
+            return token_features(rows, expected), None
+        except ValueError as error:
+            raise ModelOutputError(f"model {name!r}: {error}") from error

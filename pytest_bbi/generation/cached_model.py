@@ -34,9 +34,10 @@ class CachedModel:
     """A :class:`~pytest_bbi.models.Model` that answers from a :class:`GenerationCache` first.
 
     It has the wrapped model's ``name`` and ``identity`` and forwards every other attribute to
-    it; ``score`` and ``token_log_probs``, when the wrapped model has them, are cached too, by
-    (prompt, completion). It is itself an :class:`~pytest_bbi.models.base.IncrementalModel`.
-    Used as a context manager, it closes its cache on leaving.
+    it; ``score``, ``token_log_probs`` and ``expected_token_log_probs``, when the wrapped model
+    has them, are cached too, by (prompt, completion). It is itself an
+    :class:`~pytest_bbi.models.base.IncrementalModel`. Used as a context manager, it closes its
+    cache on leaving.
 
     Completions are stored as they arrive: a wrapped
     :class:`~pytest_bbi.models.base.IncrementalModel` (every built-in backend) hands each one
@@ -87,6 +88,8 @@ class CachedModel:
             self.score = self._cached_scores
         if callable(getattr(model, "token_log_probs", None)):
             self.token_log_probs = self._cached_token_log_probs
+        if callable(getattr(model, "expected_token_log_probs", None)):
+            self.expected_token_log_probs = self._cached_expected_token_log_probs
         self.hits = 0
         self.misses = 0
 
@@ -279,6 +282,26 @@ class CachedModel:
             return [json.dumps(row) for row in rows]
 
         texts = self._through_cache("token-log-probs", prompts, completions, token_log_probs)
+        return [[float(value) for value in json.loads(text)] for text in texts]
+
+    def _cached_expected_token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """What the wrapped model expected at each token, read from and written to the cache.
+
+        A pure function of (model, prompt, completion) too, stored like the token
+        log-probabilities, so a rerun's reference adversary loads no model.
+        """
+
+        def expected(asked: list[tuple[str, str]]) -> list[str]:
+            method = "expected_token_log_probs"
+            answer = self.model.expected_token_log_probs(  # type: ignore[attr-defined]
+                [prompt for prompt, _ in asked], [completion for _, completion in asked]
+            )
+            rows = check_token_log_probs(self.name, [c for _, c in asked], answer, method)
+            return [json.dumps(row) for row in rows]
+
+        texts = self._through_cache("expected-token-log-probs", prompts, completions, expected)
         return [[float(value) for value in json.loads(text)] for text in texts]
 
     def _through_cache(

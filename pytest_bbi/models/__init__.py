@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pytest_bbi.models.base import (
+    ExpectationScorer,
     GreedyModel,
     Model,
     Scorer,
@@ -36,6 +37,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 __all__ = [
     "CallableModel",
+    "ExpectationScorer",
     "GreedyModel",
     "HFModel",
     "LazyModel",

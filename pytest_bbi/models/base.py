@@ -128,6 +128,30 @@ class TokenScorer(Protocol):
         ...
 
 
+@runtime_checkable
+class ExpectationScorer(Protocol):
+    """A token scorer that also says what it expected at each token: its decoding's average.
+
+    Models that implement it (``hf:`` does) sharpen the ``reference`` adversary: a token's
+    log-probability minus what the model expected there is centered at 0 on the model's own
+    samples, so a student that samples colder or hotter shows as a drift of its sum, free of how
+    hard each position was.
+    """
+
+    def expected_token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """Return, per pair and token of the completion, the expected raw token log-probability.
+
+        At each position that ``token_log_probs`` reports (the stop token included), the mean of
+        the raw log-probability (temperature 1, no truncation) of the next token when it is drawn
+        from the model's decoding distribution there (its temperature, top-k and top-p; greedy:
+        the most likely token): ``Σ_y p_decoding(y) · log p_raw(y)``. Rows have the lengths of
+        ``token_log_probs``' rows.
+        """
+        ...
+
+
 def check_scores(model_name: str, completions: Sequence[str], scores: object) -> list[float]:
     """Validate a scorer's answer: one log-probability (a float ≤ 0, or ``-inf``) per completion.
 
@@ -164,14 +188,19 @@ def check_scores(model_name: str, completions: Sequence[str], scores: object) ->
 
 
 def check_token_log_probs(
-    model_name: str, completions: Sequence[str], answer: object
+    model_name: str,
+    completions: Sequence[str],
+    answer: object,
+    method: str = "token_log_probs",
 ) -> list[list[float]]:
     """Validate a token scorer's answer: per completion, a list of finite log-probabilities.
 
     Args:
         model_name: the model's name, for the message.
         completions: the completions the model scored.
-        answer: what ``token_log_probs`` returned.
+        answer: what the method returned.
+        method: the method that answered, for the message (``token_log_probs`` or
+            ``expected_token_log_probs``).
 
     Returns:
         The log-probabilities as lists of floats (each ≤ 0).
@@ -184,21 +213,21 @@ def check_token_log_probs(
         rows = [[float(value) for value in row] for row in answer]  # type: ignore[attr-defined]
     except (TypeError, ValueError) as error:
         raise ModelOutputError(
-            f"model {model_name!r} returned {answer!r:.80} from token_log_probs(); it must "
+            f"model {model_name!r} returned {answer!r:.80} from {method}(); it must "
             "return one list of token log-probabilities per completion."
         ) from error
     if len(rows) != len(completions):
         raise ModelOutputError(
             f"model {model_name!r} returned {len(rows)} rows of token log-probabilities for "
-            f"{len(completions)} completions; token_log_probs() must return one per completion."
+            f"{len(completions)} completions; {method}() must return one per completion."
         )
     for index, row in enumerate(rows):
         for value in row:
             if not (math.isfinite(value) and value <= 1e-6):
                 raise ModelOutputError(
                     f"model {model_name!r} gave a token of completion {index} "
-                    f"({completions[index]!r:.60}) the log-probability {value!r}; token "
-                    "log-probabilities of the raw distribution are finite numbers ≤ 0."
+                    f"({completions[index]!r:.60}) the log-probability {value!r} in {method}(); "
+                    "token log-probabilities of the raw distribution are finite numbers ≤ 0."
                 )
     return [[min(value, 0.0) for value in row] for row in rows]
 

@@ -312,6 +312,55 @@ class HFModel:
             answer.append(values)
         return answer
 
+    def expected_token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """What the model expected at each token of each completion (see ``ExpectationScorer``).
+
+        At every position :meth:`token_log_probs` reports, the raw next-token log-probabilities
+        (temperature 1) averaged under the decoding distribution there: the tempered logits
+        masked to the top-k tokens and the top-p nucleus, or the most likely token under greedy
+        decoding. At the stop position the average is over the whole vocabulary, as there.
+
+        Args:
+            prompts: the prompts, tokenized as :meth:`generate` tokenizes them.
+            completions: one completion per prompt.
+
+        Returns:
+            Per pair, one expected log-probability (≤ 0) per token of :meth:`token_log_probs`.
+
+        Raises:
+            ValueError: when ``prompts`` and ``completions`` differ in length.
+        """
+        if len(prompts) != len(completions):
+            raise ValueError(
+                f"expected_token_log_probs got {len(prompts)} prompts but {len(completions)} "
+                "completions."
+            )
+        rows: list[list[float]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            with torch.inference_mode():
+                rows += self._expectation_chunk(list(prompts[chunk]), list(completions[chunk]))
+        return rows
+
+    def _expectation_chunk(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
+        decoding = self.decoding
+        logits, _, spans = self._logits(prompts, completions)
+        answer: list[list[float]] = []
+        for index, (start, end, length) in enumerate(spans):
+            stops = length < decoding.max_new_tokens  # the stop was a token: its position too
+            positions = logits[index, start - 1 : end if stops else end - 1].float()
+            raw = positions.log_softmax(dim=-1)
+            if decoding.temperature == 0:
+                expected = raw.max(dim=-1).values
+            else:
+                tempered = positions / decoding.temperature
+                weights = truncate(tempered, decoding.top_k, decoding.top_p).softmax(dim=-1)
+                expected = (weights * raw).nan_to_num(nan=0.0).sum(dim=-1)
+            answer.append(expected.cpu().tolist())
+        return answer
+
     @property
     def _stop_ids(self) -> list[int]:
         stops = self._eos_token_id
@@ -329,9 +378,22 @@ class HFModel:
 
         Returns:
             The next-token log-probabilities on the CPU (row, position, vocabulary), each row's
-            token ids, and per row the span [start, end) of its completion tokens that have a
-            prediction (a first token with no prompt before it has none) and the completion's
-            length in tokens.
+            token ids, and per row the span of :meth:`_logits`.
+        """
+        logits, rows, spans = self._logits(prompts, completions)
+        log_probs = truncate(logits.float() / temperature, top_k, top_p).log_softmax(dim=-1).cpu()
+        return log_probs, rows, spans
+
+    def _logits(
+        self, prompts: list[str], completions: list[str]
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[tuple[int, int, int]]]:
+        """One forward pass over prompt + completion rows: the model's next-token logits.
+
+        Returns:
+            The logits (row, position, vocabulary) on the model's device, each row's token ids,
+            and per row the span [start, end) of its completion tokens that have a prediction
+            (a first token with no prompt before it has none) and the completion's length in
+            tokens.
         """
         prompt_ids = self._tokenizer(
             self._render(prompts), add_special_tokens=not self.decoding.chat
@@ -353,11 +415,10 @@ class HFModel:
         for index, row in enumerate(rows):
             input_ids[index, : len(row)] = row
             attention_mask[index, : len(row)] = 1
-        logits = self._model(
+        logits: torch.Tensor = self._model(
             input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
         ).logits
-        log_probs = truncate(logits.float() / temperature, top_k, top_p).log_softmax(dim=-1).cpu()
-        return log_probs, rows, spans
+        return logits, rows, spans
 
     def __repr__(self) -> str:
         return (

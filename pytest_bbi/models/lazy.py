@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pytest_bbi.errors import ModelSpecError
 from pytest_bbi.models.base import (
     AnswerCallback,
+    ExpectationScorer,
     GreedyModel,
     IncrementalModel,
     Model,
@@ -83,6 +84,15 @@ class LazyModel:
         if not isinstance(model, TokenScorer):
             raise ModelSpecError(f"model {self.name!r} cannot score tokens.")
         return model.token_log_probs(prompts, completions)
+
+    def expected_token_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> list[list[float]]:
+        """Load the model if needed, then forward (see ``ExpectationScorer``)."""
+        model = self.model()
+        if not isinstance(model, ExpectationScorer):
+            raise ModelSpecError(f"model {self.name!r} cannot say what it expected at a token.")
+        return model.expected_token_log_probs(prompts, completions)
 
     def greedy(self) -> Model:
         """The loaded model's greedy view (see ``GreedyModel``)."""

@@ -332,6 +332,54 @@ def test_token_log_probs_are_the_raw_distribution_whatever_the_decoding(tiny_sof
     assert len(four) == len(three) + 1
 
 
+def _mean_and_error(values):
+    mean = sum(values) / len(values)
+    variance = sum((value - mean) ** 2 for value in values) / (len(values) - 1)
+    return mean, math.sqrt(variance / len(values))
+
+
+def test_expected_token_log_probs_center_the_models_own_samples(tiny_soft_teacher_dir):
+    """Σ (log p − what the model expected) is a sum of martingale differences over the model's
+    own samples: its mean is 0 (within 4 standard errors, on fixed seeds); a colder sampler's
+    tokens are the likelier ones, so its mean is clearly above 0."""
+    model = load_hf(tiny_soft_teacher_dir, max_new_tokens=8, temperature=0.8, batch_size=64)
+    prompts = PROMPTS * 8
+    seeds = list(range(len(prompts)))
+    colder = model.with_decoding(temperature=0.4, name="colder")
+    for sampler, low, high in ((model, -4, 4), (colder, 4, math.inf)):
+        completions = sampler.generate(prompts, seeds)
+        rows = model.token_log_probs(prompts, completions)
+        means = model.expected_token_log_probs(prompts, completions)
+        assert [len(row) for row in means] == [len(row) for row in rows]
+        assert all(math.isfinite(value) and value <= 0 for row in means for value in row)
+        mean, error = _mean_and_error([sum(r) - sum(e) for r, e in zip(rows, means, strict=True)])
+        assert low * error < mean < high * error, (sampler.name, mean, error)
+
+
+def test_greedy_and_truncated_expectations_follow_the_decoding(tiny_soft_teacher_dir):
+    prompts = PROMPTS[:8]
+    plain = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
+    completions = plain.generate(prompts, list(range(8)))
+    rows = plain.token_log_probs(prompts, completions)
+    # Greedy decoding expects its most likely token: never less likely than the one written,
+    # and exactly it along greedy's own completions.
+    greedy = load_hf(tiny_soft_teacher_dir, max_new_tokens=6, temperature=0)
+    expected = greedy.expected_token_log_probs(prompts, completions)
+    for row, means in zip(rows, expected, strict=True):
+        assert all(mean >= value - 1e-5 for value, mean in zip(row, means, strict=True))
+    own = greedy.generate(prompts, [0] * 8)
+    on_path = [v for row in greedy.expected_token_log_probs(prompts, own) for v in row]
+    written = [v for row in greedy.token_log_probs(prompts, own) for v in row]
+    assert on_path == pytest.approx(written, abs=1e-5)
+    # Keeping only the top token (top_k=1) is greedy at any temperature; a wider nucleus expects
+    # less (it spreads over tokens the raw distribution finds less likely).
+    top_one = load_hf(tiny_soft_teacher_dir, max_new_tokens=6, temperature=0.7, top_k=1)
+    flat = [v for row in top_one.expected_token_log_probs(prompts, completions) for v in row]
+    assert flat == pytest.approx([v for row in expected for v in row], abs=1e-5)
+    wide = [v for row in plain.expected_token_log_probs(prompts, completions) for v in row]
+    assert all(w <= g + 1e-5 for w, g in zip(wide, flat, strict=True))
+
+
 def test_the_cache_keeps_token_log_probs(tiny_soft_teacher_dir, tmp_path):
     from pytest_bbi.generation.cache import GenerationCache
     from pytest_bbi.generation.cached_model import CachedModel
@@ -358,6 +406,32 @@ def test_the_cache_keeps_token_log_probs(tiny_soft_teacher_dir, tmp_path):
         assert first == original(prompts, completions)
         assert len(cache) == 4  # stored beside the completions, under a derived identity
         assert cached.generate(prompts[:1], [0]) == model.generate(prompts[:1], [0])
+
+
+def test_the_cache_keeps_what_the_model_expected(tiny_soft_teacher_dir, tmp_path):
+    from pytest_bbi.generation.cache import GenerationCache
+    from pytest_bbi.generation.cached_model import CachedModel
+    from pytest_bbi.models import ExpectationScorer
+
+    model = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
+    calls = []
+    original = model.expected_token_log_probs
+
+    def counting(prompts, completions):
+        calls.append(len(prompts))
+        return original(prompts, completions)
+
+    model.expected_token_log_probs = counting  # type: ignore[method-assign]
+    prompts, completions = PROMPTS[:3], ["ab", "", " Pa"]
+    with GenerationCache(tmp_path) as cache:
+        cached = CachedModel(model, cache)
+        assert isinstance(cached, ExpectationScorer)
+        first = cached.expected_token_log_probs(prompts, completions)
+        assert cached.expected_token_log_probs(prompts[::-1], completions[::-1]) == first[::-1]
+        assert calls == [3]
+        assert first == original(prompts, completions)
+        assert cached.token_log_probs(prompts, completions)  # another kind: computed apart
+        assert len(cache) == 6
 
 
 def test_tiny_model_builds_once_and_checks_its_arguments(tmp_path, tiny_teacher_dir):

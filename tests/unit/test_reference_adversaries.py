@@ -9,6 +9,7 @@ replications play a fixed list of seeds and assert the false-failure rate ≤ α
 
 import dataclasses
 import itertools
+import json
 import math
 import random
 from collections import Counter
@@ -33,7 +34,7 @@ from pytest_bbi.adversaries import (
 from pytest_bbi.adversaries.local import joins_default_class
 from pytest_bbi.adversaries.rank import RankAdversary, rank_among
 from pytest_bbi.adversaries.reference import ReferenceAdversary, token_features
-from pytest_bbi.errors import AdversaryError
+from pytest_bbi.errors import AdversaryError, ModelOutputError
 from pytest_bbi.game.run import GameRun
 from pytest_bbi.game.setup import set_up
 from pytest_bbi.generation.cache import GenerationCache
@@ -163,6 +164,63 @@ def test_token_features_describe_each_completion():
     assert features[0][8] == pytest.approx(sum(rows[0]))
     assert features[0][9] == pytest.approx(math.log(4))
     assert not features[1].any()
+
+
+def test_what_the_scorer_expected_centers_each_token():
+    rows = [[math.log(0.9), math.log(0.001), math.log(0.4)], []]
+    expected = [[math.log(0.8), math.log(0.1), math.log(0.5)], []]
+    features = token_features(rows, expected)
+    assert features.shape == (2, 13)
+    assert features[:, :10] == pytest.approx(token_features(rows))
+    centered = [r - e for r, e in zip(rows[0], expected[0], strict=True)]
+    assert features[0][10:] == pytest.approx([sum(centered), sum(centered) / 3, sum(expected[0])])
+    assert not features[1].any()
+    with pytest.raises(ValueError, match="3 token log-probabilities but 2 expectations"):
+        token_features(rows, [expected[0][:2], []])
+
+
+def _centered_sums(scorer, model, prompts, seeds):
+    completions = model.generate(prompts, seeds)
+    rows = scorer.token_log_probs(prompts, completions)
+    means = scorer.expected_token_log_probs(prompts, completions)
+    return [sum(r) - sum(e) for r, e in zip(rows, means, strict=True)]
+
+
+def test_a_colder_student_drifts_above_what_the_teacher_expected_and_the_teacher_does_not():
+    """The centered sum averages 0 over the teacher's own samples (±4 standard errors, on fixed
+    seeds) and is clearly positive for a student sampling at 0.7 of its temperature."""
+    own = _centered_sums(TEACHER, TEACHER, PROMPTS, range(len(PROMPTS)))
+    cold = _centered_sums(TEACHER, WordModel("cold", 0.7), PROMPTS, range(len(PROMPTS)))
+    for sums, low, high in ((own, -4, 4), (cold, 4, math.inf)):
+        mean = sum(sums) / len(sums)
+        error = math.sqrt(sum((x - mean) ** 2 for x in sums) / (len(sums) - 1) / len(sums))
+        assert low * error < mean < high * error, (mean, error)
+
+
+def test_the_reference_adversary_reads_the_expectations_when_the_scorer_has_them():
+    class TokensOnly:
+        def __init__(self, model):
+            self.name, self.identity, self._model = model.name, model.identity + ":tokens", model
+            self.generate = model.generate
+            self.token_log_probs = model.token_log_probs
+
+    class Misaligned(WordModel):
+        def expected_token_log_probs(self, prompts, completions):
+            return [row[:-1] for row in super().expected_token_log_probs(prompts, completions)]
+
+    prompts = PROMPTS[:4]
+    answers = TEACHER.generate(prompts, range(4))
+    keys = [json.dumps([p, c]) for p, c in zip(prompts, answers, strict=True)]
+    widths = {}
+    for scorer in (TEACHER, TokensOnly(TEACHER)):
+        adversary = ReferenceAdversary(scorer)
+        assert adversary.bind(TEACHER, HOT) is None
+        widths[scorer.name + scorer.identity] = adversary._featurize(keys, Deadline(None))[0].shape
+    assert sorted(widths.values()) == [(4, 10), (4, 13)]
+    adversary = ReferenceAdversary(Misaligned("misaligned"))
+    assert adversary.bind(TEACHER, HOT) is None
+    with pytest.raises(ModelOutputError, match=r"'misaligned'.*3 token log-probabilities but 2"):
+        adversary._featurize(keys, Deadline(None))
 
 
 def test_the_same_completion_under_two_prompts_is_scored_under_each():
@@ -302,6 +360,8 @@ def test_a_rebound_adversary_forgets_the_features_of_its_last_game():
     class Flat(WordModel):
         def token_log_probs(self, prompts, completions):
             return [[-1.0] * len(completion.split()) for completion in completions]
+
+        expected_token_log_probs = token_log_probs
 
     prompts = PROMPTS[:30]
     teacher, student = TEACHER.generate(prompts, range(30)), HOT.generate(prompts, range(30))
