@@ -5,11 +5,12 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import SCRIPTED
-
+# Read here, not imported from plugin/conftest.py: in a selection that loads another folder's
+# conftest.py first, ``conftest`` names that one.
 MODELS = (
-    SCRIPTED
+    (Path(__file__).parents[1] / "scripted.py").read_text()
     + """
 
 from pytest_bbi.models import from_callable
