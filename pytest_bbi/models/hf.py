@@ -290,16 +290,7 @@ class HFModel:
         Raises:
             ValueError: when ``prompts`` and ``completions`` differ in length.
         """
-        if len(prompts) != len(completions):
-            raise ValueError(
-                f"token_log_probs got {len(prompts)} prompts but {len(completions)} completions."
-            )
-        rows: list[list[float]] = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            with torch.inference_mode():
-                rows += self._token_chunk(list(prompts[chunk]), list(completions[chunk]))
-        return rows
+        return self._per_token("token_log_probs", prompts, completions, self._token_chunk)
 
     def _token_chunk(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
         log_probs, rows, spans = self._log_probs(prompts, completions, 1.0, 0, 1.0)
@@ -332,16 +323,27 @@ class HFModel:
         Raises:
             ValueError: when ``prompts`` and ``completions`` differ in length.
         """
+        return self._per_token(
+            "expected_token_log_probs", prompts, completions, self._expectation_chunk
+        )
+
+    def _per_token(
+        self,
+        method: str,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        chunk: Callable[[list[str], list[str]], list[list[float]]],
+    ) -> list[list[float]]:
+        """One row per pair, computed by ``chunk`` a batch at a time without gradients."""
         if len(prompts) != len(completions):
             raise ValueError(
-                f"expected_token_log_probs got {len(prompts)} prompts but {len(completions)} "
-                "completions."
+                f"{method} got {len(prompts)} prompts but {len(completions)} completions."
             )
         rows: list[list[float]] = []
         for start in range(0, len(prompts), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
+            batch = slice(start, start + self.batch_size)
             with torch.inference_mode():
-                rows += self._expectation_chunk(list(prompts[chunk]), list(completions[chunk]))
+                rows += chunk(list(prompts[batch]), list(completions[batch]))
         return rows
 
     def _expectation_chunk(self, prompts: list[str], completions: list[str]) -> list[list[float]]:

@@ -380,58 +380,36 @@ def test_greedy_and_truncated_expectations_follow_the_decoding(tiny_soft_teacher
     assert all(w <= g + 1e-5 for w, g in zip(wide, flat, strict=True))
 
 
-def test_the_cache_keeps_token_log_probs(tiny_soft_teacher_dir, tmp_path):
+@pytest.mark.parametrize("method", ["token_log_probs", "expected_token_log_probs"])
+def test_the_cache_keeps_token_level_answers(tiny_soft_teacher_dir, tmp_path, method):
     from pytest_bbi.generation.cache import GenerationCache
     from pytest_bbi.generation.cached_model import CachedModel
+    from pytest_bbi.models import ExpectationScorer, TokenScorer
 
     model = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
     calls = []
-    original = model.token_log_probs
+    original = getattr(model, method)
 
     def counting(prompts, completions):
         calls.append(len(prompts))
         return original(prompts, completions)
 
-    model.token_log_probs = counting  # type: ignore[method-assign]
+    setattr(model, method, counting)
     prompts, completions = PROMPTS[:4], ["ab", "", " Pa", "zz"]
     with GenerationCache(tmp_path) as cache:
         cached = CachedModel(model, cache)
-        first = cached.token_log_probs(prompts + prompts[:1], completions + completions[:1])
-        assert calls == [4]  # a pair asked twice is scored once
+        assert isinstance(cached, TokenScorer if method == "token_log_probs" else ExpectationScorer)
+        ask = getattr(cached, method)
+        first = ask(prompts + prompts[:1], completions + completions[:1])
+        assert calls == [4]  # a pair asked twice is computed once
         assert first[-1] == first[0]
         first = first[:-1]
-        again = cached.token_log_probs(prompts[::-1], completions[::-1])
+        again = ask(prompts[::-1], completions[::-1])
         assert calls == [4]
         assert again == first[::-1]
         assert first == original(prompts, completions)
         assert len(cache) == 4  # stored beside the completions, under a derived identity
         assert cached.generate(prompts[:1], [0]) == model.generate(prompts[:1], [0])
-
-
-def test_the_cache_keeps_what_the_model_expected(tiny_soft_teacher_dir, tmp_path):
-    from pytest_bbi.generation.cache import GenerationCache
-    from pytest_bbi.generation.cached_model import CachedModel
-    from pytest_bbi.models import ExpectationScorer
-
-    model = load_hf(tiny_soft_teacher_dir, max_new_tokens=6)
-    calls = []
-    original = model.expected_token_log_probs
-
-    def counting(prompts, completions):
-        calls.append(len(prompts))
-        return original(prompts, completions)
-
-    model.expected_token_log_probs = counting  # type: ignore[method-assign]
-    prompts, completions = PROMPTS[:3], ["ab", "", " Pa"]
-    with GenerationCache(tmp_path) as cache:
-        cached = CachedModel(model, cache)
-        assert isinstance(cached, ExpectationScorer)
-        first = cached.expected_token_log_probs(prompts, completions)
-        assert cached.expected_token_log_probs(prompts[::-1], completions[::-1]) == first[::-1]
-        assert calls == [3]
-        assert first == original(prompts, completions)
-        assert cached.token_log_probs(prompts, completions)  # another kind: computed apart
-        assert len(cache) == 6
 
 
 def test_tiny_model_builds_once_and_checks_its_arguments(tmp_path, tiny_teacher_dir):
