@@ -31,8 +31,9 @@ Sections, in order:
   default class against one PyTorch MiniLM pass), never rerun here: read back from
   ``bench/LIMIT_RESULTS.md`` and ``bench/encoder_side_by_side.json``.
 * ``example-suite``: ``pytest example_suite`` serial vs ``-n 2``, warm (generation cache
-  filled) and cold (students built, empty generation cache), side by side; with ``--fresh``
-  also the README main job on an empty model cache.
+  filled) and cold (students built, empty generation cache), side by side, each run counting
+  the models it loaded and the features it computed; with ``--fresh`` also the README main job
+  on an empty model cache.
 
 Every section's rows are stored in ``bench/results.json``, so a run with ``--only`` keeps the
 other sections' rows, marked with their date and "not rerun". The targets table is computed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,11 +11,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sections.common import (
     EXAMPLE_SUITE,
+    HERE,
     MAIN_JOB,
     MAIN_JOB_FRESH_TARGET_S,
     MAIN_JOB_WARM_TARGET_S,
@@ -39,27 +41,57 @@ from sections.common import (
 
 @dataclass(frozen=True)
 class PytestRun:
-    """One timed pytest run: wall time, exit status and its summary line."""
+    """One timed pytest run: wall time, exit status, its summary line and what it loaded.
+
+    ``loads`` and ``computed`` sum every process of the run (controller and xdist workers), as
+    ``bench/sections/feature_counts.py`` wrote them: the models and encoders loaded, and per
+    feature kind (embedding, score, token log-probabilities...) how many were computed rather
+    than read from the cache; ``read`` counts the ones read.
+    """
 
     seconds: float
     returncode: int
     summary: str
     load: str
+    loads: list[str] = field(default_factory=list)
+    computed: dict[str, int] = field(default_factory=dict)
+    read: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         failed = "" if self.returncode == 0 else f", exit status {self.returncode}"
         return f"{self.summary}{failed}"
 
+    def counted(self) -> str:
+        """What the run loaded and computed, e.g. ``loaded 0; computed 0 (read embedding 96)``."""
+        loaded = f"loaded {len(self.loads)}" + (f" ({', '.join(self.loads)})" if self.loads else "")
+        computed = sum(self.computed.values())
+        parts = [f"{kind} {count}" for kind, count in self.computed.items() if count]
+        read = [f"{kind} {count}" for kind, count in self.read.items() if count]
+        return (
+            f"{loaded}; computed {computed}"
+            + (f" ({', '.join(parts)})" if parts else "")
+            + (f"; read {', '.join(read)}" if read else "")
+        )
+
 
 def timed_pytest(arguments: Sequence[str], cwd: Path, log: Path, **env: str) -> PytestRun:
-    """Run ``python -m pytest ARGUMENTS`` in ``cwd``, output to ``log``; its wall time."""
-    command = [sys.executable, "-m", "pytest", *arguments]
+    """Run ``python -m pytest ARGUMENTS`` in ``cwd``, output to ``log``; its wall time.
+
+    Every process of the run counts what it loads and computes (``-p feature_counts``).
+    """
+    counts = Path(tempfile.mkdtemp(prefix="bbi-bench-counts-"))
+    command = [sys.executable, "-m", "pytest", "-p", "feature_counts", *arguments]
+    path = os.pathsep.join(str(folder) for folder in (ROOT, HERE / "sections"))
     load = load_average()
     print(f"  $ {' '.join(command[1:])}  (in {cwd}; load average {load})", flush=True)
     with log.open("w", encoding="utf-8") as output:
         started = time.perf_counter()
         completed = subprocess.run(
-            command, cwd=cwd, env=child_env(**env), stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=cwd,
+            env=child_env(PYTHONPATH=path, BBI_BENCH_COUNTS=str(counts), **env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         seconds = time.perf_counter() - started
     lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -67,8 +99,21 @@ def timed_pytest(arguments: Sequence[str], cwd: Path, log: Path, **env: str) -> 
         (line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)),
         lines[-1] if lines else "(no output)",
     )
-    print(f"    {seconds:.1f} s: {summary} (exit {completed.returncode})", flush=True)
-    return PytestRun(seconds, completed.returncode, summary, load.split(",")[0])
+    loads: list[str] = []
+    computed: dict[str, int] = {}
+    read: dict[str, int] = {}
+    for process in sorted(counts.glob("*.json")):
+        written = json.loads(process.read_text(encoding="utf-8"))
+        loads += written["loads"]
+        for kind, numbers in written["tally"].items():
+            computed[kind] = computed.get(kind, 0) + numbers["computed"]
+            read[kind] = read.get(kind, 0) + numbers["read"]
+    shutil.rmtree(counts, ignore_errors=True)
+    first_minute = load.split(",")[0]
+    run = PytestRun(seconds, completed.returncode, summary, first_minute, loads, computed, read)
+    outcome = f"{summary} (exit {completed.returncode}); {run.counted()}"
+    print(f"    {seconds:.1f} s: {outcome}", flush=True)
+    return run
 
 
 def students_state(models: Path) -> dict[str, int]:
@@ -110,22 +155,27 @@ def section_example_suite(settings: Settings) -> Section:
             fill.describe()
             + (f"; built {', '.join(built)} in it" if built else "; no student built"),
         ),
-        Row("warm, serial", minutes(warm_serial.seconds), warm_serial.describe()),
+        Row(
+            "warm, serial",
+            minutes(warm_serial.seconds),
+            f"{warm_serial.describe()}; {warm_serial.counted()}",
+        ),
         Row(
             "warm, -n 2",
             minutes(warm_n2.seconds),
-            f"serial/-n 2 = {warm_serial.seconds / warm_n2.seconds:.2f}; {warm_n2.describe()}",
+            f"serial/-n 2 = {warm_serial.seconds / warm_n2.seconds:.2f}; {warm_n2.describe()}; "
+            f"{warm_n2.counted()}",
         ),
         Row(
             "cold generation cache, serial",
             minutes(cold["serial"].seconds),
-            cold["serial"].describe(),
+            f"{cold['serial'].describe()}; {cold['serial'].counted()}",
         ),
         Row(
             "cold generation cache, -n 2",
             minutes(cold["-n 2"].seconds),
             f"serial/-n 2 = {cold['serial'].seconds / cold['-n 2'].seconds:.2f}; "
-            f"{cold['-n 2'].describe()}",
+            f"{cold['-n 2'].describe()}; {cold['-n 2'].counted()}",
         ),
         Row(
             "students rebuilt by the cold runs (`--bbi-cache-dir <empty folder>`)",
@@ -144,9 +194,30 @@ def section_example_suite(settings: Settings) -> Section:
         "each worker uses one (`example_suite/conftest.py`). 1-minute load averages when each "
         f"run started: filling {fill.load}, warm serial {warm_serial.load}, warm -n 2 "
         f"{warm_n2.load}, cold serial {cold['serial'].load}, cold -n 2 {cold['-n 2'].load}."
+        + " Every run loads `bench/sections/feature_counts.py` (`-p feature_counts`): each of "
+        "its processes (controller and xdist workers) writes the models and encoders it loaded "
+        "and, per feature kind (embedding, score, token log-probabilities), how many it "
+        "computed and how many it read from the cache; the rows give their sums."
         + (" Quick run: one test of one bucket." if settings.quick else "")
     )
+    warm_runs = (warm_serial, warm_n2)
+    nothing_done = all(not run.loads and not any(run.computed.values()) for run in warm_runs)
     section.targets += [
+        Target(
+            "warm rerun of the example suite: loads no model, computes no embedding or score, "
+            "≤ 1/60 of the cold run (serial)",
+            "16",
+            f"warm {warm_serial.seconds:.0f} s vs cold {cold['serial'].seconds:.0f} s "
+            f"(1/{cold['serial'].seconds / warm_serial.seconds:.0f}); `-n 2`: "
+            f"{warm_n2.seconds:.0f} s vs {cold['-n 2'].seconds:.0f} s "
+            f"(1/{cold['-n 2'].seconds / warm_n2.seconds:.0f}); warm runs: "
+            + "; ".join(run.counted() for run in warm_runs),
+            status(
+                nothing_done
+                and warm_serial.seconds * 60 <= cold["serial"].seconds
+                and all(run.returncode == 0 for run in (*warm_runs, *cold.values()))
+            ),
+        ),
         Target(
             "example suite main job ≤ 2 min warm",
             "8",
