@@ -443,6 +443,20 @@ def main() -> None:
             )
 
 
+GENERATED_BEGIN, GENERATED_END = "<!-- begin generated -->", "<!-- end generated -->"
+
+
+def write_generated(table: Path, lines: Sequence[str]) -> None:
+    """Write ``lines`` (from ``GENERATED_BEGIN`` to ``GENERATED_END``) into ``table``, keeping
+    the reading written around the generated block of an existing file."""
+    generated = "\n".join(lines) + "\n"
+    if table.is_file():
+        before, _, rest = table.read_text(encoding="utf-8").partition(GENERATED_BEGIN)
+        _, _, after = rest.partition(GENERATED_END + "\n")
+        generated = before + generated + after
+    table.write_text(generated, encoding="utf-8")
+
+
 def write(
     results: dict[str, dict[str, list[tuple[int, float, float, float]]]],
     pool_seconds: dict[str, float],
@@ -456,7 +470,7 @@ def write(
         f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     )
     lines = [
-        "<!-- begin generated -->",
+        GENERATED_BEGIN,
         "# Near the limit: queries for power 0.8 at α = 0.05"
         + (" (SMOKE RUN: tiny models, not a result)" if smoke else ""),
         "",
@@ -476,15 +490,10 @@ def write(
             power = ", ".join(f"{n}: {p:.2f}±{e:.2f}" for n, p, e, _ in points)
             seconds = ", ".join(f"{s:.1f}" for _, _, _, s in points)
             lines.append(f"| {label} | {method} | {needed(points)} | {power} | {seconds} |")
-    lines.append("<!-- end generated -->")
+    lines.append(GENERATED_END)
     folder = CACHE if smoke else HERE  # a smoke run is no result: it stays in the cache
     table = folder / ("LIMIT_SMOKE.md" if smoke else "LIMIT_RESULTS.md")
-    generated = "\n".join(lines) + "\n"
-    if table.is_file():  # the reading written around the generated table stays
-        before, _, rest = table.read_text(encoding="utf-8").partition(lines[0])
-        _, _, after = rest.partition(lines[-1] + "\n")
-        generated = before + generated + after
-    table.write_text(generated, encoding="utf-8")
+    write_generated(table, lines)
     table.with_name(table.stem.lower() + ".json").write_text(
         json.dumps({"results": results, "pools": pool_seconds, **run}, indent=1),
         encoding="utf-8",

@@ -62,7 +62,7 @@ class PytestRun:
         return f"{self.summary}{failed}"
 
     def counted(self) -> str:
-        """What the run loaded and computed, e.g. ``loaded 0; computed 0 (read embedding 96)``."""
+        """What the run loaded and computed, e.g. ``loaded 0; computed 0; read embedding 96``."""
         loaded = f"loaded {len(self.loads)}" + (f" ({', '.join(self.loads)})" if self.loads else "")
         computed = sum(self.computed.values())
         parts = [f"{kind} {count}" for kind, count in self.computed.items() if count]
