@@ -263,6 +263,7 @@ def main():
         report = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
             "load_average_start": os.getloadavg(),
+            "command": " ".join(["bench/encoder.py", *sys.argv[1:]]),
             "games": side_by_side(arguments.side_by_side),
         }
         out = arguments.out.with_name("encoder_side_by_side.json")
