@@ -409,6 +409,11 @@ def test_the_cache_keeps_token_level_answers(tiny_soft_teacher_dir, tmp_path, me
         assert again == first[::-1]
         assert first == original(prompts, completions)
         assert len(cache) == 4  # stored beside the completions, under a derived identity
+        other = "expected_token_log_probs" if method == "token_log_probs" else "token_log_probs"
+        other_rows = getattr(cached, other)(prompts, completions)
+        assert other_rows != first  # the other kind is computed apart, never read as this one
+        assert other_rows == getattr(model, other)(prompts, completions)
+        assert len(cache) == 8
         assert cached.generate(prompts[:1], [0]) == model.generate(prompts[:1], [0])
 
 
