@@ -211,12 +211,17 @@ def test_the_reference_adversary_reads_the_expectations_when_the_scorer_has_them
     prompts = PROMPTS[:4]
     answers = TEACHER.generate(prompts, range(4))
     keys = [json.dumps([p, c]) for p, c in zip(prompts, answers, strict=True)]
-    widths = {}
+    played = {}
     for scorer in (TEACHER, TokensOnly(TEACHER)):
         adversary = ReferenceAdversary(scorer)
         assert adversary.bind(TEACHER, HOT) is None
-        widths[scorer.name + scorer.identity] = adversary._featurize(keys, Deadline(None))[0].shape
-    assert sorted(widths.values()) == [(4, 10), (4, 13)]
+        played[scorer.identity] = adversary._featurize(keys, Deadline(None))[0]
+    rows = TEACHER.token_log_probs(prompts, answers)
+    # with the expectations: the centered log-likelihood alone; without: the ten-number profile
+    centered = played[TEACHER.identity]
+    assert centered.shape == (4, 1)
+    assert centered[:, 0] == pytest.approx(_centered_sums(TEACHER, TEACHER, prompts, range(4)))
+    assert played[TEACHER.identity + ":tokens"] == pytest.approx(token_features(rows))
     adversary = ReferenceAdversary(Misaligned("misaligned"))
     assert adversary.bind(TEACHER, HOT) is None
     with pytest.raises(ModelOutputError, match=r"'misaligned'.*3 token log-probabilities but 2"):
