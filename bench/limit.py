@@ -31,7 +31,9 @@ What is measured, on the same cached samples for every method:
   log-probabilities for ``reference`` and ``rank``, both models' ``score()`` for the oracle).
 * **Methods.** The default class with the teacher local and the student a black box (so
   ``reference`` joins it: ``stylometric``, ``embedding``, ``kernel``, ``reference``); each of those
-  alone; ``rank`` (``LOCAL`` samples per prompt from the teacher's ``local`` pool); the
+  alone; the default class as it plays when both models score (``likelihood`` in place of
+  ``reference``: every student here is a local model that could); ``rank`` (``LOCAL``
+  samples per prompt from the teacher's ``local`` pool); the
   likelihood-ratio oracle (``likelihood``, both models score); and model-equality-testing's MMD
   test with the Hamming kernel on the very completions the game was served (via
   ``bench/mmd_vs_bbi.py``'s ``peer_mmd_pvalue``), when the package is installed
@@ -82,6 +84,7 @@ LOCAL = 16
 SYSTEM_PROMPT = "Answer briefly."
 METHODS = (
     "default class (teacher local)",
+    "default class (both score)",
     "stylometric",
     "embedding",
     "kernel",
@@ -270,7 +273,7 @@ def replicate(world: World, method: str, n: int, run_seed: int) -> tuple[bool, f
     """One game (or the peer's test) at n queries: (rejected, seconds)."""
     served_t: list[tuple[str, str]] = []
     served_s: list[tuple[str, str]] = []
-    oracle = method == "likelihood (oracle)"
+    scores = method in ("likelihood (oracle)", "default class (both score)")
     local = method in ("default class (teacher local)", "reference", "rank")
     teacher = Served(
         "teacher",
@@ -278,8 +281,8 @@ def replicate(world: World, method: str, n: int, run_seed: int) -> tuple[bool, f
         "teacher",
         run_seed,
         served_t,
-        scorer=world.teacher if (oracle or local) else None,
-        scores=oracle,
+        scorer=world.teacher if (scores or local) else None,
+        scores=scores,
         local=world.local_pool if method == "rank" else None,
     )
     student = Served(
@@ -288,11 +291,11 @@ def replicate(world: World, method: str, n: int, run_seed: int) -> tuple[bool, f
         "student",
         run_seed,
         served_s,
-        scorer=world.student if oracle else None,
-        scores=oracle,
+        scorer=world.student if scores else None,
+        scores=scores,
     )
     adversaries: list[object] | None
-    if method == "default class (teacher local)":
+    if method.startswith("default class"):
         adversaries = None
     elif method == "likelihood (oracle)":
         adversaries = ["likelihood"]
