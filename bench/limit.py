@@ -489,7 +489,8 @@ def write(
         "|---|---|---|---|---|",
     ]
     for label, methods in results.items():
-        for method, points in methods.items():
+        for method in sorted(methods, key=METHODS.index):  # in METHODS' order, however added
+            points = methods[method]
             power = ", ".join(f"{n}: {p:.2f}±{e:.2f}" for n, p, e, _ in points)
             seconds = ", ".join(f"{s:.1f}" for _, _, _, s in points)
             lines.append(f"| {label} | {method} | {needed(points)} | {power} | {seconds} |")

@@ -40,15 +40,19 @@ import limit  # noqa: E402  (bench/limit.py: its models, pools and cache)
 
 from pytest_bbi.adversaries.base import Deadline, LabeledPair, Trial  # noqa: E402
 from pytest_bbi.adversaries.pairwise import decide_pairwise  # noqa: E402
-from pytest_bbi.adversaries.reference import ReferenceAdversary, token_features  # noqa: E402
+from pytest_bbi.adversaries.reference import (  # noqa: E402
+    CENTERED_SUM,
+    ReferenceAdversary,
+    token_features,
+)
 from pytest_bbi.generation.cache import GenerationCache  # noqa: E402
 from pytest_bbi.generation.cached_model import behind_cache  # noqa: E402
 
 SUBSETS: dict[str, list[int]] = {
-    "all 13 (today's reference)": list(range(13)),
+    "all 13 (the reference before 533cdd5)": list(range(13)),
     "the 10 without expectations": list(range(10)),
     "the 3 centered": [10, 11, 12],
-    "the centered sum alone": [10],
+    "the centered sum alone (today's reference)": [CENTERED_SUM],
 }
 """Column subsets of ``token_features(rows, expected)`` (see its docstring for the order)."""
 
