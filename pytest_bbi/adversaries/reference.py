@@ -97,15 +97,15 @@ class ReferenceAdversary(PromptedPairwise):
     (:class:`~pytest_bbi.models.base.ExpectationScorer`, as ``hf:`` models do), the rule reads one
     number per completion, the centered log-likelihood Σ (log p − expectation)
     (:data:`CENTERED_SUM`): 0 on average over the scorer's own samples, above it for a student
-    that samples colder, below it for one that samples hotter or drifted to what the scorer finds
-    unlikely. Otherwise it reads the ten numbers of :func:`token_features` without expectations
-    (mean, spread, minimum and percentiles of the token log-probabilities, the share of the
-    scorer's top tokens and of surprising ones, the log-likelihood, the length). One number
-    rather than all thirteen because, learned from the few training pairs of a realistic budget,
-    the extra twelve weights cost more than they add: on SmolLM2 against six distortions the
-    centered sum alone was as accurate on held-out pairs as all thirteen features, within about a
-    standard error, or more accurate (by 2–7 points against a temperature or a system-prompt
-    change; ``bench/REFERENCE_FEATURES.md``).
+    that samples colder, below it for one that samples hotter, and away from it for one that
+    answers otherwise than the scorer would. Otherwise it reads the ten numbers of
+    :func:`token_features` without expectations (mean, spread, minimum and percentiles of the
+    token log-probabilities, the share of the scorer's top tokens and of surprising ones, the
+    log-likelihood, the length). One number rather than all thirteen because, learned from the
+    few training pairs of a realistic budget, the extra twelve weights cost more than they add:
+    on SmolLM2 against six distortions the centered sum alone was as accurate on held-out pairs
+    as all thirteen features, within about a standard error, or more accurate (by 2–7 points
+    against a temperature or a system-prompt change; ``bench/REFERENCE_FEATURES.md``).
 
     Scores go through the session's caches, keyed by the scoring model's identity, the prompt
     and the completion, so a warm rerun computes none (and a lazily loaded ``hf:`` reference
