@@ -51,7 +51,7 @@ from pytest_bbi.generation.cached_model import behind_cache  # noqa: E402
 SUBSETS: dict[str, list[int]] = {
     "all 13 (the reference before 533cdd5)": list(range(13)),
     "the 10 without expectations": list(range(10)),
-    "the 3 centered": [10, 11, 12],
+    "the 3 centered": list(range(CENTERED_SUM, 13)),
     "the centered sum alone (today's reference)": [CENTERED_SUM],
 }
 """Column subsets of ``token_features(rows, expected)`` (see its docstring for the order)."""
@@ -103,13 +103,14 @@ def main() -> None:
     prompts, loaders = limit.smol_models()
     store = GenerationCache(limit.CACHE / "cache")
     teacher = behind_cache(loaders["teacher"](), store)
-    per_prompt = 30
+    per_prompt = 30  # the pools bench/limit.py made (36 prompts x 30)
     teacher_pool, _ = limit.pool(teacher, "teacher", prompts, per_prompt)
     copy_pool, _ = limit.pool(teacher, "student", prompts, per_prompt)
     base = features(teacher, teacher_pool)
     worlds = {"A/A (teacher vs teacher)": features(teacher, copy_pool)}
     for name in args.only.split(","):
-        student_pool, _ = limit.pool(behind_cache(loaders[name](), store), "student", prompts, 30)
+        student = behind_cache(loaders[name](), store)
+        student_pool, _ = limit.pool(student, "student", prompts, per_prompt)
         worlds[f"teacher vs {name}"] = features(teacher, student_pool)
     results = []
     for world, student in worlds.items():
